@@ -1,0 +1,3 @@
+pub fn render_markdown(_: &[&crate::ResourceSchema]) -> String {
+    String::new()
+}

@@ -1,0 +1,89 @@
+//! Compile-time classified audit logging.
+//!
+//! `#[derive(Auditable)]` forces every field of a domain struct to be classified as
+//! `track`, `ignore` or `secret`, and generates a static tracking table ([`ResourceSchema`])
+//! and the diff code. [`diff`] turns two snapshots into a [`Diff`] in which secret values never
+//! appear; [`docs`] renders the "what is tracked" tables from the schemas.
+//!
+//! ```
+//! use audit_core::Auditable;
+//!
+//! #[derive(Auditable, Clone)]
+//! #[audit(resource = "workspace", actions(create, write, delete))]
+//! pub struct Workspace {
+//!     #[audit(track, id)]     pub id: u64,
+//!     #[audit(track, target)] pub name: String,
+//!     #[audit(track)]         pub ttl: Option<i64>,
+//!     #[audit(ignore, reason = "bumped on every request")] pub last_used_at: u64,
+//!     #[audit(secret)]        pub agent_token: String,
+//! }
+//!
+//! let before = Workspace { id: 1, name: "dev".into(), ttl: None, last_used_at: 0, agent_token: "t1".into() };
+//! let after = Workspace { ttl: Some(3600), last_used_at: 9, agent_token: "t2".into(), ..before.clone() };
+//!
+//! let diff = audit_core::diff(Some(&before), Some(&after));
+//! assert_eq!(
+//!     serde_json::to_string(&diff).unwrap(),
+//!     r#"{"agent_token":{"secret":true},"ttl":{"old":null,"new":3600,"secret":false}}"#,
+//! );
+//! assert_eq!(Workspace::schema().resource_type, "workspace");
+//! assert_eq!(after.resource_target(), "dev");
+//! ```
+
+// Lets the derive's `::audit_core::…` paths work inside this crate's own tests and doctests.
+extern crate self as audit_core;
+
+pub mod diff;
+pub mod docs;
+pub mod event;
+mod registry;
+mod schema;
+
+pub use audit_derive::Auditable;
+pub use diff::{Change, Diff, diff};
+pub use event::{Actor, AuditEvent};
+pub use registry::{resource, resources};
+pub use schema::{FieldClass, FieldSchema, ResourceSchema};
+
+/// A type whose changes are audited. Derive it: `#[derive(Auditable)]`.
+///
+/// The derive's attributes are documented on the [`Auditable`](derive@Auditable) macro.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not implement `Auditable`",
+    label = "`{Self}` is not auditable",
+    note = "add `#[derive(Auditable)]` to `{Self}`, or classify this field with `track`, `ignore` or `secret` instead of `flatten`"
+)]
+pub trait Auditable {
+    /// The static tracking table of this type.
+    fn schema() -> &'static ResourceSchema;
+
+    /// The value of the `#[audit(id)]` field as text, or `""` if there is none.
+    fn resource_id(&self) -> String;
+
+    /// The value of the `#[audit(target)]` field as text, or `""` if there is none.
+    fn resource_target(&self) -> String;
+
+    /// Every field after flattening, for embedding this type with `#[audit(flatten)]`.
+    #[doc(hidden)]
+    const __AUDIT_FIELDS: &'static [FieldSchema];
+
+    /// Compares `old` and `new` field by field into `out`; generated.
+    #[doc(hidden)]
+    fn __audit_diff(old: Option<&Self>, new: Option<&Self>, out: &mut diff::DiffBuilder);
+}
+
+/// Items used by the code `#[derive(Auditable)]` generates. Not public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::diff::DiffBuilder;
+    pub use crate::registry::RESOURCES;
+    pub use crate::schema::{concat_fields, fields_len, first_duplicate_name};
+    pub use linkme;
+    pub use serde::Serialize;
+    pub use std::string::{String, ToString};
+
+    /// Asserts at the field's span that its type can be tracked.
+    pub const fn assert_tracked<T: ?Sized + PartialEq + Serialize>() {}
+    /// Asserts at the field's span that its type can be a secret.
+    pub const fn assert_secret<T: ?Sized + PartialEq>() {}
+}

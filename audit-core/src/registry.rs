@@ -1,0 +1,45 @@
+//! Every `Auditable` type linked into the program, collected at link time.
+//!
+//! The derive adds each non-generic type's schema to a [`linkme`] distributed slice, so no
+//! hand-kept list can fall out of date. Generic types are not registered: there is no single
+//! schema to list for "every `T`".
+
+use std::sync::OnceLock;
+
+use crate::ResourceSchema;
+
+#[doc(hidden)]
+#[linkme::distributed_slice]
+pub static RESOURCES: [&'static ResourceSchema];
+
+/// The schemas of every `#[derive(Auditable)]` type linked into the program, sorted by
+/// `resource_type` then by Rust name.
+///
+/// ```
+/// use audit_core::Auditable;
+///
+/// #[derive(Auditable)]
+/// #[audit(resource = "api_key", actions(create, delete))]
+/// struct ApiKey {
+///     #[audit(track, id)] id: String,
+/// }
+///
+/// assert!(audit_core::resources().any(|r| r.resource_type == "api_key"));
+/// ```
+pub fn resources() -> impl ExactSizeIterator<Item = &'static ResourceSchema> + Clone {
+    static SORTED: OnceLock<Vec<&'static ResourceSchema>> = OnceLock::new();
+    SORTED
+        .get_or_init(|| {
+            let mut all: Vec<_> = RESOURCES.iter().copied().collect();
+            all.sort_by_key(|s| (s.resource_type, s.name));
+            all.dedup_by(|a, b| std::ptr::eq(*a, *b));
+            all
+        })
+        .iter()
+        .copied()
+}
+
+/// The registered schema with this resource type, if any.
+pub fn resource(resource_type: &str) -> Option<&'static ResourceSchema> {
+    resources().find(|r| r.resource_type == resource_type)
+}
