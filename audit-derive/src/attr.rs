@@ -54,6 +54,9 @@ pub struct FieldAttrs {
     pub target: Option<Span>,
     pub flatten: Option<Span>,
     pub serde_rename: Option<String>,
+    /// An `#[audit(…)]` of this field had an error: further complaints about the field (such
+    /// as "not classified" after a misspelt class) would only repeat it.
+    pub had_error: bool,
 }
 
 /// Everything `#[audit(…)]` and `#[serde(…)]` say about the struct.
@@ -70,6 +73,7 @@ pub struct ContainerAttrs {
 impl FieldAttrs {
     pub fn from_attrs(cx: &mut Ctxt, attrs: &[Attribute]) -> Self {
         let mut out = FieldAttrs::default();
+        let errors_before = cx.error_count();
         for attr in attrs {
             if attr.path().is_ident("audit") {
                 let result = attr.parse_nested_meta(|meta| out.parse_word(cx, meta));
@@ -80,6 +84,7 @@ impl FieldAttrs {
                 out.serde_rename = serde_rename(attr, "rename").or(out.serde_rename.take());
             }
         }
+        out.had_error = cx.error_count() > errors_before;
         out
     }
 

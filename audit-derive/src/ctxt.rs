@@ -27,6 +27,11 @@ impl Ctxt {
         self.errors.push(error);
     }
 
+    /// How many errors were recorded so far.
+    pub fn error_count(&self) -> usize {
+        self.errors.len()
+    }
+
     /// `Ok` if nothing was recorded, else every error as `compile_error!` invocations.
     pub fn check(self) -> Result<(), TokenStream> {
         if self.errors.is_empty() {

@@ -105,6 +105,9 @@ fn check_field(cx: &mut Ctxt, cont: &Container<'_>, field: &Field<'_>) {
         return;
     }
     let Some(class) = &attrs.class else {
+        if attrs.had_error {
+            return;
+        }
         cx.error_spanned_by(
             field.ident,
             format_args!(

@@ -1,0 +1,9 @@
+use audit_core::Auditable;
+
+#[derive(Auditable)]
+enum Status {
+    Active,
+    Suspended,
+}
+
+fn main() {}

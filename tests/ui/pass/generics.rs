@@ -1,0 +1,33 @@
+//! Generic structs: bounds are added per field type, only where a type parameter appears.
+use audit_core::{Auditable, FieldClass};
+
+#[derive(Auditable)]
+#[audit(resource = "setting", actions(write))]
+struct Setting<V, S: Clone>
+where
+    V: Default,
+{
+    #[audit(track, id)]
+    key: String,
+    #[audit(track)]
+    value: V,
+    #[audit(secret)]
+    token: S,
+    #[audit(ignore)]
+    cache: std::cell::Cell<u8>,
+}
+
+fn main() {
+    let old = Setting { key: "k".to_string(), value: 1_u32, token: "a".to_string(), cache: Default::default() };
+    let new = Setting { key: "k".to_string(), value: 2_u32, token: "b".to_string(), cache: Default::default() };
+    let d = audit_core::diff(Some(&old), Some(&new));
+    assert_eq!(
+        serde_json::to_string(&d).unwrap(),
+        r#"{"token":{"secret":true},"value":{"old":1,"new":2,"secret":false}}"#
+    );
+    let schema = Setting::<u32, String>::schema();
+    assert_eq!(schema.fields[2].class, FieldClass::Secret);
+    assert_eq!(old.resource_id(), "k");
+    // Generic types have no single schema to register.
+    assert!(audit_core::resources().all(|r| r.resource_type != "setting"));
+}
