@@ -87,3 +87,8 @@ pub mod __private {
     /// Asserts at the field's span that its type can be a secret.
     pub const fn assert_secret<T: ?Sized + PartialEq>() {}
 }
+
+/// The README's examples, compiled and run as doctests so they cannot drift.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

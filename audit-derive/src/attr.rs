@@ -17,7 +17,7 @@ pub const FIELD_WORDS: &[&str] = &[
     "track", "ignore", "secret", "reason", "rename", "id", "target", "flatten",
 ];
 /// The words `#[audit(…)]` accepts on the struct.
-pub const CONTAINER_WORDS: &[&str] = &["resource", "actions", "icon", "crate"];
+pub const CONTAINER_WORDS: &[&str] = &["resource", "actions", "icon", "embedded", "crate"];
 
 /// A field's class keyword.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,6 +66,8 @@ pub struct ContainerAttrs {
     pub actions: Vec<Ident>,
     pub actions_span: Option<Span>,
     pub icon: Option<LitStr>,
+    /// `embedded`: only flattened into other types, not a resource of its own.
+    pub embedded: Option<Span>,
     pub krate: Option<syn::Path>,
     pub serde_rename_all: Option<RenameRule>,
 }
@@ -192,6 +194,13 @@ impl ContainerAttrs {
                 } else {
                     *slot = lit;
                 }
+            }
+            "embedded" => {
+                no_value(cx, &meta, &word)?;
+                if self.embedded.is_some() {
+                    duplicate(cx);
+                }
+                self.embedded = Some(span);
             }
             "crate" => {
                 let lit = string_value(cx, &meta, &word)?;

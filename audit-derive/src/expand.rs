@@ -62,13 +62,14 @@ fn expand(cont: &Container<'_>) -> TokenStream {
         quote!(resource_target),
     );
     let diff_calls = cont.fields.iter().map(|f| diff_call(f, &krate));
-    let registration = cont.generics.params.is_empty().then(|| {
-        quote! {
-            #[#krate::__private::linkme::distributed_slice(#krate::__private::RESOURCES)]
-            #[linkme(crate = #krate::__private::linkme)]
-            static __AUDIT_REGISTRATION: &#krate::ResourceSchema = &__AUDIT_SCHEMA;
-        }
-    });
+    let registration =
+        (cont.generics.params.is_empty() && cont.attrs.embedded.is_none()).then(|| {
+            quote! {
+                #[#krate::__private::linkme::distributed_slice(#krate::__private::RESOURCES)]
+                #[linkme(crate = #krate::__private::linkme)]
+                static __AUDIT_REGISTRATION: &#krate::ResourceSchema = &__AUDIT_SCHEMA;
+            }
+        });
 
     quote! {
         #[doc(hidden)]

@@ -36,10 +36,12 @@ use proc_macro::TokenStream;
 /// neither `id` nor `target`.
 ///
 /// On the struct: `resource = "snake_name"` (default: the struct name in snake_case),
-/// `actions(create, write, …)`, `icon = "…"`, and `crate = "path"` when `audit_core` is
-/// re-exported under another name.
+/// `actions(create, write, …)`, `icon = "…"`, `embedded` for a struct that is only flattened
+/// into resources (such as shared timestamps; it is then not listed as a resource), and
+/// `crate = "path"` when `audit_core` is re-exported under another name.
 ///
-/// Non-generic types are listed by `audit_core::resources()`. `flatten` needs a concrete type.
+/// Non-generic, non-embedded types are listed by `audit_core::resources()`. `flatten` needs a
+/// concrete type.
 #[proc_macro_derive(Auditable, attributes(audit))]
 pub fn derive_auditable(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);

@@ -18,6 +18,30 @@ pub fn check(cx: &mut Ctxt, cont: &Container<'_>) {
 }
 
 fn check_container(cx: &mut Ctxt, cont: &Container<'_>) {
+    if cont.attrs.embedded.is_some() {
+        let resource_words = [
+            (
+                "resource",
+                cont.attrs
+                    .resource
+                    .as_ref()
+                    .map(syn::spanned::Spanned::span),
+            ),
+            ("actions", cont.attrs.actions_span),
+            (
+                "icon",
+                cont.attrs.icon.as_ref().map(syn::spanned::Spanned::span),
+            ),
+        ];
+        for (word, span) in resource_words {
+            if let Some(span) = span {
+                cx.error_at(
+                    span,
+                    format_args!("`{word}` describes a resource, but an `embedded` struct is only flattened into resources: remove `{word}` or `embedded`"),
+                );
+            }
+        }
+    }
     if let Some(resource) = &cont.attrs.resource {
         let value = resource.value();
         if value.is_empty() {

@@ -61,4 +61,14 @@ fn main() {
     assert_eq!(new.resource_id(), "7");
     assert_eq!(new.resource_target(), "prod");
     assert!(audit_core::resources().any(|r| r.resource_type == "workspace"));
+    // An `embedded` struct is only flattened into resources: it is not listed as one.
+    assert!(audit_core::resources().all(|r| r.name != "Audited"));
+    assert_eq!(Audited::schema().fields.len(), 1);
+}
+
+#[derive(Auditable)]
+#[audit(embedded)]
+struct Audited {
+    #[audit(ignore)]
+    by: u64,
 }
