@@ -200,7 +200,8 @@ fn check_unique_roles(cx: &mut Ctxt, cont: &Container<'_>) {
 fn check_unique_names(cx: &mut Ctxt, cont: &Container<'_>) {
     let mut seen: HashMap<&str, &str> = HashMap::new();
     for field in cont.fields.iter().filter(|f| f.attrs.flatten.is_none()) {
-        if let Some(other) = seen.insert(&field.audit_name, &field.rust_name) {
+        let first = *seen.entry(&field.audit_name).or_insert(&field.rust_name);
+        if first != field.rust_name {
             let at = match &field.attrs.rename {
                 Some(rename) => syn::spanned::Spanned::span(rename),
                 None => field.ident.span(),
@@ -208,7 +209,7 @@ fn check_unique_names(cx: &mut Ctxt, cont: &Container<'_>) {
             cx.error_at(
                 at,
                 format_args!(
-                    "field `{}` has the audit name `{}`, already used by field `{other}`: give one a different `rename`",
+                    "field `{}` has the audit name `{}`, already used by field `{first}`: give one a different `rename`",
                     field.rust_name, field.audit_name
                 ),
             );
