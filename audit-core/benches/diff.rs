@@ -59,7 +59,10 @@ fn template() -> Template {
     let mut group_acl = BTreeMap::new();
     group_acl.insert("everyone".to_string(), vec!["use".to_string()]);
     let mut user_acl = BTreeMap::new();
-    user_acl.insert("alice".to_string(), vec!["admin".to_string(), "use".to_string()]);
+    user_acl.insert(
+        "alice".to_string(),
+        vec!["admin".to_string(), "use".to_string()],
+    );
     Template {
         id: "6c405053-27e3-484a-9ad7-bcb64e7bfde6".into(),
         organization_id: "00000000-0000-0000-0000-000000000000".into(),
