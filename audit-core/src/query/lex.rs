@@ -171,6 +171,14 @@ pub(crate) fn quote(value: &str, out: &mut String) {
     out.push('"');
 }
 
+/// `s` cut to [`MAX_ECHO`] characters (then `…`), for a key used as an error's field.
+pub(crate) fn truncate(s: &str) -> String {
+    match s.char_indices().nth(MAX_ECHO) {
+        None => s.to_owned(),
+        Some((cut, _)) => format!("{}…", &s[..cut]),
+    }
+}
+
 /// User input for an error detail: quoted and escaped like Rust's `{:?}`, cut to
 /// [`MAX_ECHO`] characters so a huge query cannot make a huge error.
 pub(crate) fn echo(s: &str) -> String {

@@ -383,9 +383,9 @@ impl Filter {
                 .iter()
                 .all(|(key, value)| match event.additional_fields.get(key) {
                     Some(serde_json::Value::String(s)) => s == value,
-                    Some(v @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_))) => {
-                        v.to_string() == *value
-                    }
+                    // Numbers and booleans compare by their JSON text (`build_number:7`).
+                    Some(serde_json::Value::Number(n)) => n.to_string() == *value,
+                    Some(serde_json::Value::Bool(b)) => value == if *b { "true" } else { "false" },
                     _ => false,
                 })
     }

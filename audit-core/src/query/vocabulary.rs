@@ -334,7 +334,7 @@ impl Vocabulary {
         }
         let valid: Vec<_> = self.keys().collect();
         detail.push_str(&format!(" Valid keys: {}.", valid.join(", ")));
-        Validation::new(key, detail)
+        Validation::new(lex::truncate(key), detail)
     }
 
     fn unknown_resource_type(&self, t: &str) -> Validation {
@@ -408,7 +408,7 @@ fn date(field: &str, value: &str, errors: &mut Vec<Validation>) -> Option<NaiveD
         errors.push(Validation::new(
             field,
             format!(
-                "Query key {field:?} must be a date in the format YYYY-MM-DD \
+                "Query key {field:?} must be a calendar date in the format YYYY-MM-DD \
                  (e.g. 2024-01-31), got {}.",
                 lex::echo(value)
             ),
