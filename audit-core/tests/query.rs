@@ -1,6 +1,8 @@
 //! The audit filter language, against resources registered by this test binary.
 
-use audit_core::query::{BUILD_REASONS, Filter, QueryError, UserMatch, Validation, Vocabulary};
+use audit_core::query::{
+    BUILD_REASONS, Filter, MAX_VALIDATIONS, QueryError, UserMatch, Validation, Vocabulary,
+};
 use audit_core::{Actor, AuditEvent, Auditable, Diff};
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
@@ -456,8 +458,16 @@ mod validation {
         );
         assert!(detail.len() < 1_000, "{}", detail.len());
 
+        // Listed up to MAX_VALIDATIONS, then counted.
         let many = "x:y ".repeat(20_000);
-        assert_eq!(problems(&many).len(), 20_000);
+        let listed = problems(&many);
+        assert_eq!(listed.len(), MAX_VALIDATIONS + 1);
+        assert_eq!(listed[MAX_VALIDATIONS].field, "q");
+        assert!(
+            listed[MAX_VALIDATIONS]
+                .detail
+                .starts_with("19900 more problems")
+        );
         assert!(Filter::parse(&"\"".repeat(100_001)).is_err());
         assert!(Filter::parse(&"\\".repeat(1000)).is_err());
         for q in ["\0", "\u{feff}", "🦀:🦀", "\"\\", "a:\"\\\"", "\u{200b}"] {

@@ -64,7 +64,8 @@ impl QueryError {
         Self::MESSAGE
     }
 
-    /// Every problem found, syntax problems first in query order, then value problems.
+    /// Every problem found, syntax problems first in query order, then value problems (at
+    /// most [`MAX_VALIDATIONS`](super::MAX_VALIDATIONS), plus one saying how many more).
     pub fn validations(&self) -> &[Validation] {
         &self.validations
     }

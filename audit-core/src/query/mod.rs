@@ -72,7 +72,7 @@ mod lex;
 mod vocabulary;
 
 pub use error::{QueryError, Validation};
-pub use vocabulary::{BUILD_REASONS, BUILTIN_KEYS, Vocabulary};
+pub use vocabulary::{BUILD_REASONS, BUILTIN_KEYS, MAX_VALIDATIONS, Vocabulary};
 
 /// Whose events `username:` selects.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -447,7 +447,7 @@ impl Serialize for Filter {
     /// instants (`date_from` the first instant of its day, `date_to` the last microsecond).
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let rfc3339 = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::AutoSi, true);
-        let mut map = serializer.serialize_map(None)?;
+        let mut map = serializer.serialize_map(Some(self.terms().count()))?;
         for (key, value) in self.terms() {
             match key {
                 "date_from" => map.serialize_entry(key, &self.date_from().map(rfc3339))?,

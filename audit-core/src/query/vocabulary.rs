@@ -15,6 +15,10 @@ use crate::ResourceSchema;
 /// [`Vocabulary`].
 pub const BUILD_REASONS: &[&str] = &["initiator", "autostart", "autostop", "dormancy"];
 
+/// At most this many problems are listed in a [`QueryError`]; past it, one last validation
+/// (field `q`) says how many more were found.
+pub const MAX_VALIDATIONS: usize = 100;
+
 /// The keys every vocabulary knows, in the order a [`Filter`] renders and serializes them.
 pub const BUILTIN_KEYS: &[&str] = &[
     "resource_type",
@@ -202,7 +206,7 @@ impl Vocabulary {
     ///
     /// A [`QueryError`] listing every problem of the query.
     pub fn parse(&self, query: &str) -> Result<Filter, QueryError> {
-        let mut errors = Vec::new();
+        let mut errors = Problems::default();
         let mut builtin: [Option<String>; 9] = Default::default();
         let mut additional = BTreeMap::new();
         // The bare word given for resource_type, to explain a duplicate.
@@ -320,11 +324,7 @@ impl Vocabulary {
             ));
         }
 
-        if errors.is_empty() {
-            Ok(filter)
-        } else {
-            Err(QueryError::new(errors))
-        }
+        errors.into_result(filter)
     }
 
     fn unknown_key(&self, key: &str) -> Validation {
@@ -391,6 +391,40 @@ impl Vocabulary {
     }
 }
 
+/// The problems found so far: the first [`MAX_VALIDATIONS`] in full, then only a count, so a
+/// huge query of bad terms cannot make a huge error.
+#[derive(Default)]
+struct Problems {
+    list: Vec<Validation>,
+    more: usize,
+}
+
+impl Problems {
+    fn push(&mut self, v: Validation) {
+        if self.list.len() < MAX_VALIDATIONS {
+            self.list.push(v);
+        } else {
+            self.more += 1;
+        }
+    }
+
+    fn into_result(mut self, filter: Filter) -> Result<Filter, QueryError> {
+        if self.list.is_empty() {
+            return Ok(filter);
+        }
+        if self.more > 0 {
+            self.list.push(Validation::new(
+                "q",
+                format!(
+                    "{} more problems are not listed; fix the ones above first.",
+                    self.more
+                ),
+            ));
+        }
+        Err(QueryError::new(self.list))
+    }
+}
+
 /// `Unknown {what} "x". Did you mean "y"? Valid {what}s: a, b.`
 fn unknown_value(what: &str, value: &str, valid: &[&str]) -> String {
     let mut detail = format!("Unknown {what} {}.", lex::echo(value));
@@ -402,7 +436,7 @@ fn unknown_value(what: &str, value: &str, valid: &[&str]) -> String {
 }
 
 /// Parses a strict `YYYY-MM-DD` date, reporting a problem under `field`.
-fn date(field: &str, value: &str, errors: &mut Vec<Validation>) -> Option<NaiveDate> {
+fn date(field: &str, value: &str, errors: &mut Problems) -> Option<NaiveDate> {
     let parsed = parse_date(value);
     if parsed.is_none() {
         errors.push(Validation::new(
