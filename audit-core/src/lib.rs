@@ -36,6 +36,7 @@ extern crate self as audit_core;
 pub mod diff;
 pub mod docs;
 pub mod event;
+pub mod query;
 mod registry;
 mod schema;
 
