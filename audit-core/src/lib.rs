@@ -37,6 +37,7 @@ pub mod diff;
 pub mod docs;
 pub mod event;
 pub mod query;
+pub mod store;
 mod registry;
 mod schema;
 
