@@ -37,9 +37,9 @@ pub mod diff;
 pub mod docs;
 pub mod event;
 pub mod query;
-pub mod store;
 mod registry;
 mod schema;
+pub mod store;
 
 pub use audit_derive::Auditable;
 pub use diff::{Change, Diff, diff};

@@ -69,7 +69,11 @@ pub const CSV_COLUMNS: &[&str] = &[
 impl<W: Write> EventWriter<W> {
     /// A writer of `format` into `out`.
     pub fn new(out: W, format: Format) -> Self {
-        EventWriter { out, format, header_written: false }
+        EventWriter {
+            out,
+            format,
+            header_written: false,
+        }
     }
 
     /// Writes the CSV header now (it is otherwise written before the first event), so an
@@ -77,7 +81,10 @@ impl<W: Write> EventWriter<W> {
     pub fn start(&mut self) -> std::io::Result<()> {
         if self.format == Format::Csv && !self.header_written {
             self.header_written = true;
-            write_csv_row(&mut self.out, CSV_COLUMNS.iter().map(|c| std::borrow::Cow::Borrowed(*c)))?;
+            write_csv_row(
+                &mut self.out,
+                CSV_COLUMNS.iter().map(|c| std::borrow::Cow::Borrowed(*c)),
+            )?;
         }
         Ok(())
     }
@@ -91,7 +98,10 @@ impl<W: Write> EventWriter<W> {
             }
             Format::Csv => {
                 self.start()?;
-                write_csv_row(&mut self.out, csv_cells(event).into_iter().map(std::borrow::Cow::Owned))
+                write_csv_row(
+                    &mut self.out,
+                    csv_cells(event).into_iter().map(std::borrow::Cow::Owned),
+                )
             }
         }
     }
@@ -168,7 +178,9 @@ fn flatten_diff(e: &AuditEvent) -> String {
         .map(|(name, change)| match change {
             Change::Tracked { old, new } => format!("{name}: {} → {}", value(old), value(new)),
             Change::Secret => format!("{name}: changed (secret)"),
-            Change::Unserializable { error } => format!("{name}: changed (unserializable: {error})"),
+            Change::Unserializable { error } => {
+                format!("{name}: changed (unserializable: {error})")
+            }
         })
         .collect::<Vec<_>>()
         .join("; ")
@@ -236,6 +248,11 @@ mod tests {
     fn formats_parse_with_a_clear_error() {
         assert_eq!("CSV".parse::<Format>(), Ok(Format::Csv));
         assert_eq!("jsonl".parse::<Format>(), Ok(Format::JsonLines));
-        assert!("xml".parse::<Format>().unwrap_err().contains("csv or jsonl"));
+        assert!(
+            "xml"
+                .parse::<Format>()
+                .unwrap_err()
+                .contains("csv or jsonl")
+        );
     }
 }

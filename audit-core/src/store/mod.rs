@@ -88,13 +88,20 @@ pub trait Store: Send {
 /// assert!(err.to_string().contains("sqlite://"));
 /// ```
 pub fn open(url: &str) -> Result<Box<dyn Store>, StoreError> {
-    if let Some(rest) = url.strip_prefix("postgres://").or_else(|| url.strip_prefix("postgresql://")) {
+    if let Some(rest) = url
+        .strip_prefix("postgres://")
+        .or_else(|| url.strip_prefix("postgresql://"))
+    {
         let _ = rest;
         #[cfg(feature = "postgres")]
-        return Ok(Box::new(postgres::PostgresStore::connect(url, postgres::Options::default())?));
+        return Ok(Box::new(postgres::PostgresStore::connect(
+            url,
+            postgres::Options::default(),
+        )?));
         #[cfg(not(feature = "postgres"))]
         return Err(StoreError::Unsupported(
-            "this build has no Postgres support: enable the `postgres` feature of audit-core".into(),
+            "this build has no Postgres support: enable the `postgres` feature of audit-core"
+                .into(),
         ));
     }
     let path = match url.strip_prefix("sqlite://") {
@@ -131,12 +138,18 @@ pub struct PageRequest {
 impl PageRequest {
     /// The first page, `limit` events long.
     pub fn first(limit: usize) -> Self {
-        PageRequest { limit, cursor: None }
+        PageRequest {
+            limit,
+            cursor: None,
+        }
     }
 
     /// The page after `cursor`.
     pub fn after(limit: usize, cursor: Cursor) -> Self {
-        PageRequest { limit, cursor: Some(cursor) }
+        PageRequest {
+            limit,
+            cursor: Some(cursor),
+        }
     }
 
     pub(crate) fn checked_limit(&self) -> Result<usize, StoreError> {
@@ -170,7 +183,10 @@ pub struct Cursor {
 impl Cursor {
     /// The position of `event`.
     pub fn of(event: &AuditEvent) -> Self {
-        Cursor { time_micros: event.time.timestamp_micros(), id: event.id }
+        Cursor {
+            time_micros: event.time.timestamp_micros(),
+            id: event.id,
+        }
     }
 
     pub(crate) fn time(&self) -> DateTime<Utc> {
@@ -253,7 +269,11 @@ pub struct PurgeOptions {
 impl PurgeOptions {
     /// Purge events older than `older_than`, 5,000 rows per batch.
     pub fn older_than(older_than: DateTime<Utc>) -> Self {
-        PurgeOptions { older_than, batch_size: 5_000, dry_run: false }
+        PurgeOptions {
+            older_than,
+            batch_size: 5_000,
+            dry_run: false,
+        }
     }
 }
 
@@ -328,9 +348,18 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_as_text() {
-        let cursor = Cursor { time_micros: 1_700_000_000_123_456, id: Uuid::from_u128(42) };
+        let cursor = Cursor {
+            time_micros: 1_700_000_000_123_456,
+            id: Uuid::from_u128(42),
+        };
         assert_eq!(cursor.to_string().parse::<Cursor>().unwrap(), cursor);
-        for bad in ["", ".", "zz.00000000000000000000000000000001", "1.not-a-uuid", "7fffffffffffffff.00000000000000000000000000000001"] {
+        for bad in [
+            "",
+            ".",
+            "zz.00000000000000000000000000000001",
+            "1.not-a-uuid",
+            "7fffffffffffffff.00000000000000000000000000000001",
+        ] {
             assert!(bad.parse::<Cursor>().is_err(), "{bad}");
         }
     }
@@ -346,7 +375,11 @@ mod tests {
     #[test]
     fn page_sizes_are_checked() {
         assert!(PageRequest::first(0).checked_limit().is_err());
-        assert!(PageRequest::first(MAX_PAGE_SIZE + 1).checked_limit().is_err());
+        assert!(
+            PageRequest::first(MAX_PAGE_SIZE + 1)
+                .checked_limit()
+                .is_err()
+        );
         assert_eq!(PageRequest::first(50).checked_limit().unwrap(), 50);
     }
 }

@@ -56,7 +56,11 @@ impl Where {
         filter: &Filter,
         cursor: Option<(&Cursor, Side)>,
     ) -> Result<Self, StoreError> {
-        let mut w = Builder { dialect, terms: Vec::new(), params: Vec::new() };
+        let mut w = Builder {
+            dialect,
+            terms: Vec::new(),
+            params: Vec::new(),
+        };
         let columns = [
             ("resource_type", filter.resource_type()),
             ("resource_id", filter.resource_id()),
@@ -107,8 +111,15 @@ impl Where {
             let op = if side == Side::Older { "<" } else { ">" };
             w.terms.push(format!("(time, id) {op} ({t}, {id})"));
         }
-        let sql = if w.terms.is_empty() { "1 = 1".to_owned() } else { w.terms.join(" AND ") };
-        Ok(Where { sql, params: w.params })
+        let sql = if w.terms.is_empty() {
+            "1 = 1".to_owned()
+        } else {
+            w.terms.join(" AND ")
+        };
+        Ok(Where {
+            sql,
+            params: w.params,
+        })
     }
 }
 
@@ -128,7 +139,11 @@ impl Builder {
             && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         match self.dialect {
             Dialect::Postgres => {
-                let k = if plain_key { format!("'{key}'") } else { self.param(Param::Text(key.to_owned())) };
+                let k = if plain_key {
+                    format!("'{key}'")
+                } else {
+                    self.param(Param::Text(key.to_owned()))
+                };
                 let v = self.param(Param::Text(value.to_owned()));
                 format!("additional_fields ->> {k} = {v}")
             }
@@ -175,7 +190,11 @@ fn number_param(value: &str) -> Option<Param> {
     if let Ok(i) = value.parse::<i64>() {
         return Some(Param::Int(i));
     }
-    value.parse::<f64>().ok().filter(|f| f.is_finite()).map(Param::Real)
+    value
+        .parse::<f64>()
+        .ok()
+        .filter(|f| f.is_finite())
+        .map(Param::Real)
 }
 
 /// A SQLite JSON path selecting the top-level `key`, quoted so any key is safe.
@@ -196,10 +215,18 @@ mod tests {
         let w = Where::build(Dialect::Sqlite, &filter, None).unwrap();
         assert!(!w.sql.contains("x'") && !w.sql.contains("auto"));
         assert_eq!(w.params.len(), 3);
-        assert!(w.sql.contains("'$.\"build_reason\"'"), "plain keys are index-friendly paths: {}", w.sql);
+        assert!(
+            w.sql.contains("'$.\"build_reason\"'"),
+            "plain keys are index-friendly paths: {}",
+            w.sql
+        );
         let odd = Filter::default().with_additional("it's", "v");
         let w = Where::build(Dialect::Sqlite, &odd, None).unwrap();
-        assert!(!w.sql.contains("it's"), "other keys are parameters: {}", w.sql);
+        assert!(
+            !w.sql.contains("it's"),
+            "other keys are parameters: {}",
+            w.sql
+        );
         let pg = Where::build(Dialect::Postgres, &filter, None).unwrap();
         assert!(pg.sql.contains("$1") && pg.sql.contains("$3") && !pg.sql.contains('?'));
     }

@@ -13,7 +13,8 @@ use uuid::Uuid;
 
 use super::sql::{Dialect, Param, Side, Where};
 use super::{
-    ArchiveFn, Count, Cursor, Page, PageRequest, PurgeOptions, PurgeReport, StorageStats, Store, StoreError,
+    ArchiveFn, Count, Cursor, Page, PageRequest, PurgeOptions, PurgeReport, StorageStats, Store,
+    StoreError,
 };
 use crate::query::Filter;
 use crate::{Actor, AuditEvent, Diff};
@@ -72,7 +73,10 @@ impl SqliteStore {
             std::fs::create_dir_all(parent)?;
         }
         let conn = Connection::open(path).map_err(|e| {
-            StoreError::Database(format!("cannot open SQLite database {}: {e}", path.display()))
+            StoreError::Database(format!(
+                "cannot open SQLite database {}: {e}",
+                path.display()
+            ))
         })?;
         Self::init(conn)
     }
@@ -83,9 +87,12 @@ impl SqliteStore {
     }
 
     fn init(conn: Connection) -> Result<Self, StoreError> {
-        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(db)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(db)?;
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(db)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(db)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(db)?;
         let mut store = SqliteStore { conn };
         store.migrate()?;
         Ok(store)
@@ -93,7 +100,10 @@ impl SqliteStore {
 
     /// The schema version after migrations.
     pub fn schema_version(&self) -> Result<usize, StoreError> {
-        let v: i64 = self.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(db)?;
+        let v: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(db)?;
         Ok(usize::try_from(v).unwrap_or(0))
     }
 
@@ -108,7 +118,8 @@ impl SqliteStore {
         for (i, migration) in MIGRATIONS.iter().enumerate().skip(current) {
             let tx = self.conn.transaction().map_err(db)?;
             tx.execute_batch(migration).map_err(db)?;
-            tx.pragma_update(None, "user_version", (i + 1) as i64).map_err(db)?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)
+                .map_err(db)?;
             tx.commit().map_err(db)?;
         }
         Ok(())
@@ -147,7 +158,8 @@ impl Store for SqliteStore {
                 ))
                 .map_err(db)?;
             for e in events {
-                let diff = serde_json::to_string(&e.diff).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let diff = serde_json::to_string(&e.diff)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 let additional = serde_json::to_string(&e.additional_fields)
                     .map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 stmt.execute(rusqlite::params![
@@ -184,7 +196,10 @@ impl Store for SqliteStore {
             events.truncate(limit);
             events.last().map(Cursor::of)
         });
-        Ok(Page { events, next: next.flatten() })
+        Ok(Page {
+            events,
+            next: next.flatten(),
+        })
     }
 
     fn count(&mut self, filter: &Filter, cap: u64) -> Result<Count, StoreError> {
@@ -197,9 +212,15 @@ impl Store for SqliteStore {
         );
         let n: i64 = self
             .conn
-            .query_row(&sql, params_from_iter(w.params.iter().map(to_sql)), |r| r.get(0))
+            .query_row(&sql, params_from_iter(w.params.iter().map(to_sql)), |r| {
+                r.get(0)
+            })
             .map_err(db)?;
-        Ok(if n > cap { Count::AtLeast(cap as u64) } else { Count::Exact(n as u64) })
+        Ok(if n > cap {
+            Count::AtLeast(cap as u64)
+        } else {
+            Count::Exact(n as u64)
+        })
     }
 
     fn newer(
@@ -220,7 +241,10 @@ impl Store for SqliteStore {
     }
 
     fn newest(&mut self) -> Result<Option<Cursor>, StoreError> {
-        Ok(self.select(&Filter::default(), None, 1)?.first().map(Cursor::of))
+        Ok(self
+            .select(&Filter::default(), None, 1)?
+            .first()
+            .map(Cursor::of))
     }
 
     fn purge(
@@ -234,9 +258,11 @@ impl Store for SqliteStore {
         if options.dry_run {
             report.events = self
                 .conn
-                .query_row("SELECT COUNT(*) FROM audit_logs WHERE time < ?1", [cutoff], |r| {
-                    r.get::<_, i64>(0)
-                })
+                .query_row(
+                    "SELECT COUNT(*) FROM audit_logs WHERE time < ?1",
+                    [cutoff],
+                    |r| r.get::<_, i64>(0),
+                )
                 .map_err(db)? as u64;
             return Ok(report);
         }
@@ -250,14 +276,19 @@ impl Store for SqliteStore {
                             "SELECT {COLUMNS} FROM audit_logs WHERE time < ?1 ORDER BY time, id LIMIT ?2"
                         ))
                         .map_err(db)?;
-                    let rows = stmt.query_map(rusqlite::params![cutoff, batch as i64], read_row).map_err(db)?;
-                    rows.map(|r| r.map_err(db).and_then(|r| r)).collect::<Result<Vec<_>, _>>()?
+                    let rows = stmt
+                        .query_map(rusqlite::params![cutoff, batch as i64], read_row)
+                        .map_err(db)?;
+                    rows.map(|r| r.map_err(db).and_then(|r| r))
+                        .collect::<Result<Vec<_>, _>>()?
                 };
                 if events.is_empty() {
                     break;
                 }
                 archive(&events)?;
-                let mut stmt = tx.prepare_cached("DELETE FROM audit_logs WHERE id = ?1").map_err(db)?;
+                let mut stmt = tx
+                    .prepare_cached("DELETE FROM audit_logs WHERE id = ?1")
+                    .map_err(db)?;
                 for e in &events {
                     stmt.execute([e.id.as_bytes().as_slice()]).map_err(db)?;
                 }
@@ -284,12 +315,20 @@ impl Store for SqliteStore {
     fn stats(&mut self) -> Result<StorageStats, StoreError> {
         let (rows, oldest, newest): (i64, Option<i64>, Option<i64>) = self
             .conn
-            .query_row("SELECT COUNT(*), MIN(time), MAX(time) FROM audit_logs", [], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
+            .query_row(
+                "SELECT COUNT(*), MIN(time), MAX(time) FROM audit_logs",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
             .map_err(db)?;
-        let page_size: i64 = self.conn.query_row("PRAGMA page_size", [], |r| r.get(0)).map_err(db)?;
-        let page_count: i64 = self.conn.query_row("PRAGMA page_count", [], |r| r.get(0)).map_err(db)?;
+        let page_size: i64 = self
+            .conn
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .map_err(db)?;
+        let page_count: i64 = self
+            .conn
+            .query_row("PRAGMA page_count", [], |r| r.get(0))
+            .map_err(db)?;
         // Per-object sizes come from the dbstat virtual table when SQLite has it.
         let sizes: Option<(i64, i64)> = self
             .conn
@@ -340,15 +379,26 @@ fn read_row(row: &Row<'_>) -> rusqlite::Result<Result<AuditEvent, StoreError>> {
     let status: i64 = row.get(14)?;
     let additional: String = row.get(15)?;
     let request_id: Option<String> = row.get(16)?;
-    let actor = Actor { id: row.get(2)?, username: row.get(3)?, email: row.get(4)? };
-    let (organization_id, user_agent): (Option<String>, Option<String>) = (row.get(5)?, row.get(7)?);
+    let actor = Actor {
+        id: row.get(2)?,
+        username: row.get(3)?,
+        email: row.get(4)?,
+    };
+    let (organization_id, user_agent): (Option<String>, Option<String>) =
+        (row.get(5)?, row.get(7)?);
     let (resource_type, resource_id, resource_target, resource_icon, action): (
         String,
         String,
         String,
         String,
         String,
-    ) = (row.get(8)?, row.get(9)?, row.get(10)?, row.get(11)?, row.get(12)?);
+    ) = (
+        row.get(8)?,
+        row.get(9)?,
+        row.get(10)?,
+        row.get(11)?,
+        row.get(12)?,
+    );
     Ok((|| {
         let corrupt = |what: &str| StoreError::Corrupt(format!("{what} of event {id:?}"));
         Ok(AuditEvent {
@@ -356,7 +406,10 @@ fn read_row(row: &Row<'_>) -> rusqlite::Result<Result<AuditEvent, StoreError>> {
             time: DateTime::from_timestamp_micros(time).ok_or_else(|| corrupt("time"))?,
             actor,
             organization_id,
-            ip: ip.map(|ip| ip.parse()).transpose().map_err(|_| corrupt("ip"))?,
+            ip: ip
+                .map(|ip| ip.parse())
+                .transpose()
+                .map_err(|_| corrupt("ip"))?,
             user_agent,
             resource_type,
             resource_id,
@@ -365,8 +418,12 @@ fn read_row(row: &Row<'_>) -> rusqlite::Result<Result<AuditEvent, StoreError>> {
             action,
             diff: serde_json::from_str::<Diff>(&diff).map_err(|_| corrupt("diff"))?,
             status_code: u16::try_from(status).map_err(|_| corrupt("status code"))?,
-            additional_fields: serde_json::from_str(&additional).map_err(|_| corrupt("additional fields"))?,
-            request_id: request_id.map(|r| Uuid::try_parse(&r)).transpose().map_err(|_| corrupt("request id"))?,
+            additional_fields: serde_json::from_str(&additional)
+                .map_err(|_| corrupt("additional fields"))?,
+            request_id: request_id
+                .map(|r| Uuid::try_parse(&r))
+                .transpose()
+                .map_err(|_| corrupt("request id"))?,
         })
     })())
 }
