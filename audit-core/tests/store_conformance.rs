@@ -258,7 +258,34 @@ pub fn a_failed_batch_stores_nothing(store: &mut dyn Store) {
 }
 
 pub fn counts_are_capped(store: &mut dyn Store) {
+    assert!(store.recorded_actions().unwrap().is_empty());
     store.append(&dataset(60)).unwrap();
+    let recorded = store.recorded_actions().unwrap();
+    let pairs: Vec<(&str, &str)> = recorded
+        .iter()
+        .map(|(t, a)| (t.as_str(), a.as_str()))
+        .collect();
+    assert_eq!(
+        pairs,
+        [
+            ("user", "login"),
+            ("workspace", "create"),
+            ("workspace", "delete"),
+            ("workspace", "write"),
+            ("workspace_build", "start")
+        ]
+    );
+    let vocabulary = audit_core::store::vocabulary(store, &["build_number"]).unwrap();
+    assert!(
+        vocabulary
+            .parse("resource_type:user action:login build_number:3")
+            .is_ok()
+    );
+    assert!(
+        vocabulary
+            .parse("resource_type:user action:logout")
+            .is_err()
+    );
     assert_eq!(
         store.count(&Filter::default(), 1000).unwrap(),
         Count::Exact(60)

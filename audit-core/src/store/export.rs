@@ -106,6 +106,16 @@ impl<W: Write> EventWriter<W> {
         }
     }
 
+    /// Flushes buffered output.
+    pub fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+
+    /// The inner writer (e.g. to sync a file).
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.out
+    }
+
     /// Flushes and returns the inner writer.
     pub fn finish(mut self) -> std::io::Result<W> {
         self.start()?;

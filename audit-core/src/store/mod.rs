@@ -71,6 +71,35 @@ pub trait Store: Send {
 
     /// Rows and disk usage.
     fn stats(&mut self) -> Result<StorageStats, StoreError>;
+
+    /// Every `(resource_type, action)` pair ever stored, sorted: what a tool without the
+    /// application's types (the `audit` CLI) validates filters against.
+    fn recorded_actions(&mut self) -> Result<Vec<(String, String)>, StoreError>;
+}
+
+/// The filter vocabulary of a store: the resource types and actions it has recorded, plus
+/// `build_reason` and any application keys (`additional_keys`, any value allowed).
+pub fn vocabulary(
+    store: &mut dyn Store,
+    additional_keys: &[&str],
+) -> Result<crate::query::Vocabulary, StoreError> {
+    use crate::query::{BUILD_REASONS, Vocabulary};
+    let mut vocabulary = Vocabulary::new().additional_key("build_reason", BUILD_REASONS);
+    for (resource_type, action) in store.recorded_actions()? {
+        vocabulary = vocabulary.resource(&resource_type, &[action.as_str()]);
+    }
+    Ok(additional_keys
+        .iter()
+        .fold(vocabulary, |v, key| v.additional_key_any(key)))
+}
+
+/// The distinct `(resource_type, action)` pairs of a batch.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn recorded_pairs(events: &[AuditEvent]) -> std::collections::BTreeSet<(&str, &str)> {
+    events
+        .iter()
+        .map(|e| (e.resource_type.as_str(), e.action.as_str()))
+        .collect()
 }
 
 /// Opens the store a URL names: `sqlite://path/to/file.db` (also a bare path), or

@@ -18,7 +18,7 @@ use uuid::Uuid;
 use super::sql::{Dialect, Param, Side, Where};
 use super::{
     ArchiveFn, Count, Cursor, Page, PageRequest, PurgeOptions, PurgeReport, StorageStats, Store,
-    StoreError,
+    StoreError, recorded_pairs,
 };
 use crate::query::Filter;
 use crate::{Actor, AuditEvent};
@@ -105,6 +105,11 @@ const CREATE_TABLE: &str = "CREATE TABLE audit_logs (
     CREATE INDEX audit_logs_resource_id ON audit_logs (resource_id, time, id);
     CREATE INDEX audit_logs_resource_target ON audit_logs (resource_target, time, id);
     CREATE INDEX audit_logs_request_id ON audit_logs (request_id);
+    CREATE TABLE audit_recorded_actions (
+        resource_type text NOT NULL,
+        action text NOT NULL,
+        PRIMARY KEY (resource_type, action)
+    );
     CREATE INDEX audit_logs_build_reason ON audit_logs ((additional_fields ->> 'build_reason'), time, id);";
 
 /// A Postgres-backed [`Store`].
@@ -358,7 +363,26 @@ impl Store for PostgresStore {
                 .map_err(db)?;
         }
         writer.finish().map_err(db)?;
+        let pairs = recorded_pairs(events);
+        let (types, actions): (Vec<&str>, Vec<&str>) = pairs.into_iter().unzip();
+        tx.execute(
+            "INSERT INTO audit_recorded_actions (resource_type, action) \
+             SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING",
+            &[&types, &actions],
+        )
+        .map_err(db)?;
         tx.commit().map_err(db)
+    }
+
+    fn recorded_actions(&mut self) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = self
+            .client
+            .query(
+                "SELECT resource_type, action FROM audit_recorded_actions ORDER BY 1, 2",
+                &[],
+            )
+            .map_err(db)?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
     fn page(&mut self, filter: &Filter, request: &PageRequest) -> Result<Page, StoreError> {

@@ -93,9 +93,17 @@ impl Where {
             let p = w.param(Param::Time(from));
             w.terms.push(format!("time >= {p}"));
         }
-        if let Some(to) = filter.date_to() {
-            let p = w.param(Param::Time(to));
-            w.terms.push(format!("time <= {p}"));
+        // `date_to` covers its whole day: before the next day's first instant.
+        match (filter.date_to_exclusive(), filter.date_to()) {
+            (Some(end), _) => {
+                let p = w.param(Param::Time(end));
+                w.terms.push(format!("time < {p}"));
+            }
+            (None, Some(last)) => {
+                let p = w.param(Param::Time(last));
+                w.terms.push(format!("time <= {p}"));
+            }
+            (None, None) => {}
         }
         if let Some(request_id) = filter.request_id() {
             let p = w.param(Param::Uuid(request_id));

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::sql::{Dialect, Param, Side, Where};
 use super::{
     ArchiveFn, Count, Cursor, Page, PageRequest, PurgeOptions, PurgeReport, StorageStats, Store,
-    StoreError,
+    StoreError, recorded_pairs,
 };
 use crate::query::Filter;
 use crate::{Actor, AuditEvent, Diff};
@@ -51,6 +51,11 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX audit_logs_resource_id ON audit_logs (resource_id, time, id);
     CREATE INDEX audit_logs_resource_target ON audit_logs (resource_target, time, id);
     CREATE INDEX audit_logs_request_id ON audit_logs (request_id);
+    CREATE TABLE audit_recorded_actions (
+        resource_type TEXT NOT NULL,
+        action TEXT NOT NULL,
+        PRIMARY KEY (resource_type, action)
+    ) WITHOUT ROWID;
     CREATE INDEX audit_logs_build_reason
         ON audit_logs (json_extract(additional_fields, '$.\"build_reason\"'), time, id);",
 ];
@@ -183,8 +188,27 @@ impl Store for SqliteStore {
                 ])
                 .map_err(db)?;
             }
+            let mut recorded = tx
+                .prepare_cached("INSERT OR IGNORE INTO audit_recorded_actions (resource_type, action) VALUES (?1, ?2)")
+                .map_err(db)?;
+            for (resource_type, action) in recorded_pairs(events) {
+                recorded.execute([resource_type, action]).map_err(db)?;
+            }
         }
         tx.commit().map_err(db)
+    }
+
+    fn recorded_actions(&mut self) -> Result<Vec<(String, String)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT resource_type, action FROM audit_recorded_actions ORDER BY 1, 2",
+            )
+            .map_err(db)?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(db)?;
+        rows.collect::<Result<_, _>>().map_err(db)
     }
 
     fn page(&mut self, filter: &Filter, request: &PageRequest) -> Result<Page, StoreError> {
