@@ -209,7 +209,7 @@ impl Vocabulary {
         let mut errors = Problems::default();
         let mut builtin: [Option<String>; 9] = Default::default();
         let mut additional = BTreeMap::new();
-        // The bare word given for resource_type, to explain a duplicate.
+        // Whether resource_type came from a bare word, to explain a duplicate.
         let mut bare_type = false;
 
         for raw in lex::split(query) {
