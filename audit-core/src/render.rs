@@ -35,10 +35,8 @@ use crate::AuditEvent;
 
 /// The event as one line of JSON, without the trailing newline.
 pub fn json_line(event: &AuditEvent) -> String {
-    let mut out = Vec::with_capacity(512);
-    write_json_line(event, &mut out);
-    // serde_json writes UTF-8 only.
-    String::from_utf8(out).unwrap_or_default()
+    serde_json::to_string(event)
+        .unwrap_or_else(|_| r#"{"error":"unserializable audit event"}"#.to_owned())
 }
 
 /// Appends the event as one line of JSON and a `\n` to `out`.
