@@ -130,6 +130,7 @@ pub struct AuditorBuilder {
     capacity: usize,
     max_batch: usize,
     overflow: Overflow,
+    linger: Duration,
 }
 
 impl fmt::Debug for AuditorBuilder {
@@ -142,6 +143,7 @@ impl fmt::Debug for AuditorBuilder {
             .field("capacity", &self.capacity)
             .field("max_batch", &self.max_batch)
             .field("overflow", &self.overflow)
+            .field("linger", &self.linger)
             .finish_non_exhaustive()
     }
 }
@@ -178,6 +180,18 @@ impl AuditorBuilder {
         self
     }
 
+    /// Sets how long a worker that just emptied its queue waits for more events before it
+    /// writes them (default 1 ms). While a worker lingers, recording does not wake it (unless
+    /// a full batch is waiting), so a steady stream of events costs the callers no system
+    /// call and reaches the backend in batches; an event waits at most this long before its
+    /// batch is written. After a quiet `linger`, the worker sleeps until the next event wakes
+    /// it. `Duration::ZERO` wakes the worker for every event: lowest delivery latency,
+    /// highest caller cost.
+    pub fn linger(mut self, linger: Duration) -> Self {
+        self.linger = linger;
+        self
+    }
+
     /// Sets what recording does when a queue is full (default [`Overflow::Block`]).
     pub fn overflow(mut self, overflow: Overflow) -> Self {
         self.overflow = overflow;
@@ -193,11 +207,13 @@ impl AuditorBuilder {
         let mut workers = Vec::with_capacity(self.backends.len());
         let mut failed = None;
         for backend in self.backends {
-            let lane = Arc::new(Lane::new(backend.name(), backend.route()));
+            let wake_at = self.max_batch.min(self.capacity);
+            let lane = Arc::new(Lane::new(backend.name(), backend.route(), wake_at));
             let worker = Worker {
                 lane: Arc::clone(&lane),
                 backend,
                 max_batch: self.max_batch,
+                linger: self.linger,
             };
             let spawned = std::thread::Builder::new()
                 .name(format!("audit-{}", lane.name))
@@ -284,6 +300,7 @@ impl Auditor {
             capacity: 8192,
             max_batch: 256,
             overflow: Overflow::Block,
+            linger: Duration::from_millis(1),
         }
     }
 
@@ -519,6 +536,8 @@ pub struct BackendStats {
 struct Lane {
     name: String,
     route: Route,
+    /// Wake a lingering worker once this many events wait.
+    wake_at: usize,
     worker_thread: OnceLock<ThreadId>,
     state: Mutex<LaneState>,
     /// The worker waits here for events, flush requests and shutdown.
@@ -527,6 +546,17 @@ struct Lane {
     space: Condvar,
     /// Flushers wait here for progress.
     progress: Condvar,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum WorkerState {
+    /// Working, or about to: no need to wake it.
+    #[default]
+    Busy,
+    /// Waiting a little for more events; wake it for a full batch.
+    Lingering,
+    /// Waiting until woken.
+    Sleeping,
 }
 
 #[derive(Default)]
@@ -544,17 +574,19 @@ struct LaneState {
     flush_wanted: u64,
     /// …the backend was flushed after this many were processed.
     flushed: u64,
-    worker_waiting: bool,
+    /// What the worker is doing, so producers wake it only when needed.
+    worker: WorkerState,
     producers_waiting: usize,
     closing: bool,
     exited: bool,
 }
 
 impl Lane {
-    fn new(name: &str, route: Route) -> Self {
+    fn new(name: &str, route: Route, wake_at: usize) -> Self {
         Lane {
             name: name.to_owned(),
             route,
+            wake_at,
             worker_thread: OnceLock::new(),
             state: Mutex::new(LaneState::default()),
             wake_worker: Condvar::new(),
@@ -597,7 +629,14 @@ impl Lane {
     fn push_locked(&self, state: &mut LaneState, event: Arc<AuditEvent>) {
         state.queue.push_back(event);
         state.pushed += 1;
-        if state.worker_waiting {
+        let wake = match state.worker {
+            WorkerState::Busy => false,
+            WorkerState::Lingering => state.queue.len() >= self.wake_at,
+            WorkerState::Sleeping => true,
+        };
+        if wake {
+            // Wake it once: it is busy until it next waits.
+            state.worker = WorkerState::Busy;
             self.wake_worker.notify_one();
         }
     }
@@ -609,6 +648,7 @@ impl Lane {
             return;
         }
         state.flush_wanted = state.flush_wanted.max(target);
+        state.worker = WorkerState::Busy;
         self.wake_worker.notify_one();
         while state.flushed < target && !state.exited {
             state = self
@@ -638,6 +678,7 @@ struct Worker {
     lane: Arc<Lane>,
     backend: Box<dyn Backend>,
     max_batch: usize,
+    linger: Duration,
 }
 
 impl Worker {
@@ -646,16 +687,29 @@ impl Worker {
         let mut taken: Vec<Arc<AuditEvent>> = Vec::with_capacity(self.max_batch);
         let mut batch: Vec<AuditEvent> = Vec::with_capacity(self.max_batch);
         let mut log = ErrorLog::default();
+        let mut active = false;
         loop {
             let mut state = lane.lock();
             while state.queue.is_empty() && state.flush_wanted <= state.flushed && !state.closing {
-                state.worker_waiting = true;
-                state = lane
-                    .wake_worker
-                    .wait(state)
-                    .unwrap_or_else(PoisonError::into_inner);
-                state.worker_waiting = false;
+                if active && !self.linger.is_zero() {
+                    // Just worked: linger, so that callers need not wake us for each event.
+                    state.worker = WorkerState::Lingering;
+                    state = lane
+                        .wake_worker
+                        .wait_timeout(state, self.linger)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0;
+                    active = false;
+                } else {
+                    state.worker = WorkerState::Sleeping;
+                    state = lane
+                        .wake_worker
+                        .wait(state)
+                        .unwrap_or_else(PoisonError::into_inner);
+                }
             }
+            state.worker = WorkerState::Busy;
+            active = true;
             let n = state.queue.len().min(self.max_batch);
             taken.extend(state.queue.drain(..n));
             if n > 0 && state.producers_waiting > 0 {

@@ -80,21 +80,21 @@ impl Display for Text<'_> {
             "Time",
             &e.time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
         )?;
-        kv(f, "UserID", &e.actor.id)?;
-        kv(f, "Username", &e.actor.username)?;
-        kv(f, "Email", &e.actor.email)?;
+        kv_str(f, "UserID", &e.actor.id)?;
+        kv_str(f, "Username", &e.actor.username)?;
+        kv_str(f, "Email", &e.actor.email)?;
         kv_opt(f, "OrganizationID", e.organization_id.as_ref())?;
         kv_opt(f, "Ip", e.ip.as_ref())?;
         kv_opt(f, "UserAgent", e.user_agent.as_ref())?;
-        kv(f, "ResourceType", &e.resource_type)?;
-        kv(f, "ResourceID", &e.resource_id)?;
-        kv(f, "ResourceTarget", &e.resource_target)?;
-        kv(f, "Action", &e.action)?;
+        kv_str(f, "ResourceType", &e.resource_type)?;
+        kv_str(f, "ResourceID", &e.resource_id)?;
+        kv_str(f, "ResourceTarget", &e.resource_target)?;
+        kv_str(f, "Action", &e.action)?;
         kv(f, "Diff", &Json(&e.diff))?;
         kv(f, "StatusCode", &e.status_code)?;
         kv(f, "AdditionalFields", &Json(&e.additional_fields))?;
         kv_opt(f, "RequestID", e.request_id.as_ref())?;
-        kv(f, "ResourceIcon", &e.resource_icon)
+        kv_str(f, "ResourceIcon", &e.resource_icon)
     }
 }
 
@@ -106,6 +106,11 @@ impl<T: serde::Serialize> Display for Json<'_, T> {
         let text = serde_json::to_string(self.0).map_err(|_| fmt::Error)?;
         f.write_str(&text)
     }
+}
+
+fn kv_str(f: &mut fmt::Formatter<'_>, key: &str, value: &str) -> fmt::Result {
+    write!(f, " {key}=")?;
+    write_str_value(f, value)
 }
 
 fn kv(f: &mut fmt::Formatter<'_>, key: &str, value: &dyn Display) -> fmt::Result {

@@ -542,3 +542,44 @@ fn memory_backend_matchers() {
     assert!(memory.is_empty());
     assert!(!memory.wait_for(1, Duration::from_millis(10)));
 }
+
+#[test]
+fn the_auditor_and_guards_can_cross_threads_and_awaits() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<Auditor>();
+    send_sync::<MemoryBackend>();
+    send::<audit_core::RequestAudit<Workspace>>();
+    send_sync::<AuditEvent>();
+}
+
+#[test]
+fn workers_pick_up_events_whether_lingering_sleeping_or_never_lingering() {
+    for linger in [
+        Duration::ZERO,
+        Duration::from_millis(1),
+        Duration::from_millis(30),
+    ] {
+        let memory = MemoryBackend::new();
+        let auditor = Auditor::builder()
+            .backend(memory.clone())
+            .linger(linger)
+            .build()
+            .unwrap();
+        // asleep: the first event wakes the worker
+        auditor.record(event("a")).unwrap();
+        assert!(memory.wait_for(1, Duration::from_secs(5)), "{linger:?}");
+        // just worked, now lingering: picked up when the linger ends, no flush needed
+        auditor.record(event("b")).unwrap();
+        assert!(memory.wait_for(2, Duration::from_secs(5)), "{linger:?}");
+        // quiet for longer than the linger: asleep again
+        std::thread::sleep(linger * 3 + Duration::from_millis(5));
+        auditor.record(event("c")).unwrap();
+        assert!(memory.wait_for(3, Duration::from_secs(5)), "{linger:?}");
+        // a burst of a full batch wakes a lingering worker early
+        for _ in 0..1000 {
+            auditor.record(event("d")).unwrap();
+        }
+        assert!(memory.wait_for(1003, Duration::from_secs(5)), "{linger:?}");
+    }
+}
