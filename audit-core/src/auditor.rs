@@ -52,6 +52,15 @@
 //! * [`Overflow::DropNewest`]: the event is dropped for the full backend only, counted in
 //!   [`BackendStats::dropped`], and recording succeeds (fail-open).
 //!
+//! # In async code
+//!
+//! Recording never waits for I/O: it routes the event and pushes it on the queues, which
+//! takes well under a microsecond (see `BENCHMARKS.md`), so it is fine to call from an async
+//! handler. The one case where it waits is a full queue under [`Overflow::Block`]: size the
+//! queue for your bursts, or choose [`Overflow::DropNewest`] or [`Overflow::FailClosed`] if
+//! an executor thread must never wait. No async runtime is needed: the workers are plain
+//! threads. A [`RequestAudit`] guard is `Send` when `T` is, so it can be held across `.await`.
+//!
 //! # Guarantees, and what a crash loses
 //!
 //! * Every event accepted for a backend ends up counted exactly once as `written` or

@@ -129,7 +129,7 @@ pub struct AuditEvent {
 }
 
 impl AuditEvent {
-    /// Starts building an event for `action` (see [`action`](crate::action) for the names).
+    /// Starts building an event for `action` (see [`crate::action`] for the names).
     pub fn builder(action: impl Into<String>) -> EventBuilder {
         EventBuilder::new(action)
     }
