@@ -971,23 +971,10 @@ impl<T: Auditable> RequestAudit<T> {
             return Ok(());
         }
         let status = self.status.unwrap_or(500);
-        let ctx = std::mem::take(&mut self.ctx);
         let mut builder = EventBuilder::new(std::mem::take(&mut self.action))
-            .actor(ctx.actor)
+            .context(std::mem::take(&mut self.ctx))
             .status(status)
             .fields(std::mem::take(&mut self.fields));
-        if let Some(ip) = ctx.ip {
-            builder = builder.ip(ip);
-        }
-        if let Some(ua) = ctx.user_agent {
-            builder = builder.user_agent(ua);
-        }
-        if let Some(id) = ctx.request_id {
-            builder = builder.request_id(id);
-        }
-        if let Some(org) = ctx.organization_id {
-            builder = builder.organization_id(org);
-        }
         builder.set_resource(self.old.as_ref(), self.new.as_ref(), status < 400);
         self.auditor.record(builder.build())
     }

@@ -330,6 +330,17 @@ impl EventBuilder {
         self
     }
 
+    /// Sets the actor, ip, user agent, request id and organization of a request.
+    pub fn context(mut self, ctx: crate::RequestContext) -> Self {
+        let e = &mut self.event;
+        e.actor = ctx.actor;
+        e.ip = ctx.ip;
+        e.user_agent = ctx.user_agent;
+        e.request_id = ctx.request_id;
+        e.organization_id = ctx.organization_id;
+        self
+    }
+
     /// Sets the client address.
     pub fn ip(mut self, ip: IpAddr) -> Self {
         self.event.ip = Some(ip);

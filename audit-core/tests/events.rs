@@ -271,3 +271,18 @@ fn text_values_are_bare_only_when_safe() {
     assert!(text.contains(r#" ResourceTarget="my workspace" "#));
     assert!(text.contains(r#" Diff="{}" StatusCode=200 AdditionalFields="{}" "#));
 }
+
+#[test]
+fn a_request_context_fills_the_request_fields() {
+    let ctx = audit_core::RequestContext::new(alice())
+        .ip(IpAddr::V4(Ipv4Addr::LOCALHOST))
+        .user_agent("curl/8")
+        .request_id(Uuid::from_u128(1))
+        .organization_id("org");
+    let e = AuditEvent::builder(action::LOGIN).context(ctx).build();
+    assert_eq!(e.actor, alice());
+    assert_eq!(e.ip, Some(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+    assert_eq!(e.user_agent.as_deref(), Some("curl/8"));
+    assert_eq!(e.request_id, Some(Uuid::from_u128(1)));
+    assert_eq!(e.organization_id.as_deref(), Some("org"));
+}
