@@ -161,3 +161,50 @@ fn drop_newest_counts_exactly_what_it_drops() {
         s.dropped
     );
 }
+
+/// `flush` under load returns only once everything accepted before it is written or failed,
+/// even while producers keep the queues busy.
+#[test]
+fn flush_under_load_covers_everything_accepted_before_it() {
+    let slow = SlowOrdered {
+        delay: Duration::from_micros(200),
+        ..Default::default()
+    };
+    let auditor = Auditor::builder()
+        .backend(slow.clone())
+        .backend(FailingBackend {
+            route: Route::Export,
+        })
+        .queue_capacity(512)
+        .max_batch(64)
+        .build()
+        .unwrap();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let flushes = std::thread::scope(|s| {
+        let flusher = s.spawn(|| {
+            let mut flushes = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let before = auditor.stats();
+                auditor.flush();
+                let after = auditor.stats();
+                for (b, a) in before.backends.iter().zip(&after.backends) {
+                    assert!(
+                        a.written + a.failed >= b.accepted,
+                        "{}: flushed with {} of {} done",
+                        a.name,
+                        a.written + a.failed,
+                        b.accepted
+                    );
+                }
+                flushes += 1;
+            }
+            flushes
+        });
+        hammer(&auditor);
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        flusher.join().unwrap()
+    });
+    assert!(flushes > 1);
+    auditor.shutdown();
+    assert_eq!(arrived(&slow), TOTAL as u64);
+}
