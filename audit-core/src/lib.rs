@@ -33,17 +33,27 @@
 // Lets the derive's `::audit_core::…` paths work inside this crate's own tests and doctests.
 extern crate self as audit_core;
 
+pub mod action;
+pub mod auditor;
+pub mod backend;
+pub mod backends;
 pub mod diff;
 pub mod docs;
 pub mod event;
 pub mod query;
 mod registry;
+pub mod render;
 mod schema;
 pub mod store;
 
 pub use audit_derive::Auditable;
+pub use auditor::{
+    Auditor, AuditorBuilder, AuditorStats, BackendStats, Overflow, RecordError, RequestAudit,
+    RequestContext,
+};
+pub use backend::{Backend, BackendError, Route, RouteAll, RouteFilter};
 pub use diff::{Change, Diff, diff};
-pub use event::{Actor, AuditEvent};
+pub use event::{Actor, AuditEvent, EventBuilder, Fields};
 pub use registry::{resource, resources};
 pub use schema::{FieldClass, FieldSchema, ResourceSchema};
 

@@ -1,0 +1,144 @@
+//! Shared fixtures for the integration tests.
+#![allow(dead_code)]
+
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use audit_core::{AuditEvent, Auditable, Backend, BackendError, Route};
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+#[derive(Auditable, Clone, Debug, PartialEq)]
+#[audit(
+    resource = "workspace",
+    actions(create, write, delete),
+    icon = "/icon/workspace.svg"
+)]
+pub struct Workspace {
+    #[audit(track, id)]
+    pub id: Uuid,
+    #[audit(track, target)]
+    pub name: String,
+    #[audit(track)]
+    pub ttl: Option<i64>,
+    #[audit(ignore, reason = "bumped on every request")]
+    pub last_used_at: u64,
+    #[audit(secret)]
+    pub agent_token: String,
+}
+
+pub fn workspace() -> Workspace {
+    Workspace {
+        id: Uuid::parse_str("ca5647e0-ef50-4202-a246-717e04447380").unwrap(),
+        name: "linux-container".into(),
+        ttl: None,
+        last_used_at: 1,
+        agent_token: "token-1".into(),
+    }
+}
+
+pub const FIXED_ID: &str = "0188b2a4-7d6e-7c2a-9f4b-3a1d2e5f6a7b";
+pub const FIXED_TIME: &str = "2023-06-13T03:43:29.230422Z";
+
+pub fn fixed_id() -> Uuid {
+    Uuid::parse_str(FIXED_ID).unwrap()
+}
+
+pub fn fixed_time() -> DateTime<Utc> {
+    FIXED_TIME.parse().unwrap()
+}
+
+/// Fails every batch.
+pub struct FailingBackend {
+    pub route: Route,
+}
+
+impl Backend for FailingBackend {
+    fn name(&self) -> &str {
+        "failing"
+    }
+    fn route(&self) -> Route {
+        self.route
+    }
+    fn write_batch(&mut self, _: &[AuditEvent]) -> Result<(), BackendError> {
+        Err(BackendError::new("database is on fire"))
+    }
+}
+
+/// Counts events, sleeping `delay` per batch; records the largest batch seen.
+#[derive(Clone, Default)]
+pub struct SlowBackend {
+    pub delay: Duration,
+    pub seen: Arc<Mutex<(usize, usize)>>, // (events, largest batch)
+}
+
+impl Backend for SlowBackend {
+    fn name(&self) -> &str {
+        "slow"
+    }
+    fn write_batch(&mut self, events: &[AuditEvent]) -> Result<(), BackendError> {
+        std::thread::sleep(self.delay);
+        let mut seen = self.seen.lock().unwrap();
+        seen.0 += events.len();
+        seen.1 = seen.1.max(events.len());
+        Ok(())
+    }
+}
+
+/// Blocks in `write_batch` until opened: makes queues fill up deterministically.
+#[derive(Clone, Default)]
+pub struct Gate {
+    state: Arc<(Mutex<(bool, usize)>, Condvar)>, // (open, batches entered)
+}
+
+impl Gate {
+    pub fn open(&self) {
+        let (m, c) = &*self.state;
+        m.lock().unwrap().0 = true;
+        c.notify_all();
+    }
+    /// Waits until the worker is inside `write_batch` (holding its first batch).
+    pub fn wait_entered(&self) {
+        let (m, c) = &*self.state;
+        let mut s = m.lock().unwrap();
+        while s.1 == 0 {
+            s = c.wait(s).unwrap();
+        }
+    }
+}
+
+pub struct GateBackend {
+    pub gate: Gate,
+    pub written: Arc<Mutex<Vec<AuditEvent>>>,
+}
+
+impl GateBackend {
+    pub fn new(gate: &Gate) -> Self {
+        GateBackend {
+            gate: gate.clone(),
+            written: Arc::default(),
+        }
+    }
+}
+
+impl Backend for GateBackend {
+    fn name(&self) -> &str {
+        "gated"
+    }
+    fn write_batch(&mut self, events: &[AuditEvent]) -> Result<(), BackendError> {
+        let (m, c) = &*self.gate.state;
+        let mut s = m.lock().unwrap();
+        s.1 += 1;
+        c.notify_all();
+        while !s.0 {
+            s = c.wait(s).unwrap();
+        }
+        drop(s);
+        self.written.lock().unwrap().extend_from_slice(events);
+        Ok(())
+    }
+}
+
+pub fn event(action: &str) -> AuditEvent {
+    AuditEvent::builder(action).resource_type("thing").build()
+}

@@ -1,0 +1,183 @@
+//! A secret field's value reaches no output: JSON lines, text lines, `tracing`, the memory
+//! backend, nor `Debug` of events, guards or backends.
+
+use audit_core::backends::{JsonLinesBackend, MemoryBackend, SharedBuffer, TextBackend};
+use audit_core::{Actor, AuditEvent, Auditable, Auditor, RequestContext, action, render};
+
+const MARKER: &str = "SECRET-MARKER-123";
+
+#[derive(Auditable, Clone, Debug)]
+#[audit(resource = "api_key", actions(create, write, delete))]
+struct ApiKey {
+    #[audit(track, id)]
+    id: u64,
+    #[audit(track, target)]
+    name: String,
+    #[audit(secret, reason = "the key itself")]
+    hashed_secret: String,
+    #[audit(secret)]
+    scopes: Vec<String>,
+}
+
+fn key(secret: &str) -> ApiKey {
+    ApiKey {
+        id: 1,
+        name: "ci".into(),
+        hashed_secret: format!("{MARKER}-{secret}"),
+        scopes: vec![format!("{MARKER}-scope-{secret}")],
+    }
+}
+
+#[cfg(feature = "tracing")]
+mod capture {
+    use std::fmt::Write as _;
+    use std::sync::{Arc, Mutex, OnceLock};
+
+    use tracing::field::{Field, Visit};
+    use tracing::span::{Attributes, Id, Record};
+    use tracing::{Event, Metadata, Subscriber};
+
+    #[derive(Clone, Default)]
+    pub struct Capture(pub Arc<Mutex<String>>);
+
+    struct Line<'a>(&'a mut String);
+    impl Visit for Line<'_> {
+        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+            let _ = write!(self.0, " {}={:?}", field.name(), value);
+        }
+    }
+
+    impl Subscriber for Capture {
+        fn enabled(&self, _: &Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &Attributes<'_>) -> Id {
+            Id::from_u64(1)
+        }
+        fn record(&self, _: &Id, _: &Record<'_>) {}
+        fn record_follows_from(&self, _: &Id, _: &Id) {}
+        fn event(&self, event: &Event<'_>) {
+            let mut line = format!("{} {}", event.metadata().level(), event.metadata().target());
+            event.record(&mut Line(&mut line));
+            let mut out = self.0.lock().unwrap();
+            out.push_str(&line);
+            out.push('\n');
+        }
+        fn enter(&self, _: &Id) {}
+        fn exit(&self, _: &Id) {}
+    }
+
+    /// The process-wide capture (the tracing backend emits from its worker thread).
+    pub fn global() -> Capture {
+        static CAPTURE: OnceLock<Capture> = OnceLock::new();
+        CAPTURE
+            .get_or_init(|| {
+                let capture = Capture::default();
+                tracing::subscriber::set_global_default(capture.clone()).unwrap();
+                capture
+            })
+            .clone()
+    }
+}
+
+#[test]
+fn a_secret_value_reaches_no_output() {
+    let json = SharedBuffer::new();
+    let text = SharedBuffer::new();
+    let memory = MemoryBackend::new();
+    let builder = Auditor::builder()
+        .backend(JsonLinesBackend::new(json.clone()))
+        .backend(TextBackend::new(text.clone()))
+        .backend(memory.clone());
+    #[cfg(feature = "tracing")]
+    let capture = capture::global();
+    #[cfg(feature = "tracing")]
+    let builder = builder.backend(audit_core::backends::TracingBackend::new());
+    let auditor = builder.build().unwrap();
+
+    let ctx = RequestContext::new(Actor::new("u-1", "alice", "alice@example.com"));
+    let mut debug = String::new();
+
+    let mut create = auditor.request::<ApiKey>(&ctx, action::CREATE);
+    create.set_new(key("a")).set_status(201);
+    debug += &format!("{create:?}");
+    drop(create);
+
+    let mut write = auditor.request::<ApiKey>(&ctx, action::WRITE);
+    write.set_old(key("a")).set_new(key("b")).set_status(200);
+    debug += &format!("{write:?}");
+    write.commit().unwrap();
+
+    let mut delete = auditor.request::<ApiKey>(&ctx, action::DELETE);
+    delete.set_old(key("b")).set_status(204);
+    drop(delete);
+
+    let mut failed = auditor.request::<ApiKey>(&ctx, action::WRITE);
+    failed.set_old(key("b")).set_new(key("c")).set_status(403);
+    drop(failed);
+
+    auditor
+        .background(
+            action::VIEW,
+            Actor::system("cli"),
+            Some(&key("b")),
+            Some(&key("d")),
+            200,
+            [("k", "v")],
+        )
+        .unwrap();
+    auditor
+        .record(
+            AuditEvent::builder(action::WRITE)
+                .resource(Some(&key("d")), Some(&key("e")))
+                .build(),
+        )
+        .unwrap();
+    auditor.flush();
+
+    let events = memory.events();
+    assert_eq!(events.len(), 6);
+    // the secret changes are recorded, as changes
+    assert!(
+        events[1]
+            .diff
+            .get("hashed_secret")
+            .is_some_and(|c| c.is_secret())
+    );
+    assert!(events[1].diff.get("scopes").is_some_and(|c| c.is_secret()));
+
+    for e in &events {
+        debug += &format!("{e:?} {e:#?} {}", e.description());
+        debug += &render::json_line(e);
+        debug += &render::text_line(e);
+        debug += &serde_json::to_string_pretty(e).unwrap();
+    }
+    debug += &format!("{memory:?} {auditor:?} {:?}", auditor.stats());
+
+    let outputs = [
+        ("json lines", json.contents()),
+        ("text lines", text.contents()),
+        ("debug and renderings", debug),
+        #[cfg(feature = "tracing")]
+        ("tracing", capture.0.lock().unwrap().clone()),
+    ];
+    for (name, output) in &outputs {
+        assert!(output.len() > 100, "{name} output is empty");
+        assert!(
+            !output.contains(MARKER),
+            "the secret leaked into {name}: {output}"
+        );
+        assert!(!output.contains("MARKER"), "{name}");
+    }
+    assert_eq!(outputs[0].1.lines().count(), 6);
+    assert_eq!(outputs[1].1.lines().count(), 6);
+    #[cfg(feature = "tracing")]
+    assert_eq!(
+        outputs[3]
+            .1
+            .lines()
+            .filter(|l| l.contains(" audit "))
+            .count(),
+        6
+    );
+}
