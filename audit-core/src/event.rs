@@ -178,10 +178,12 @@ impl AuditEvent {
         )
     }
 
-    /// Enforces the limits every recorded event obeys: the user agent is cut to
-    /// [`MAX_USER_AGENT_LEN`] bytes (see [`truncate_user_agent`]). The auditor calls this on
+    /// Enforces the limits every recorded event obeys: the time is cut to microseconds, and
+    /// the user agent to [`MAX_USER_AGENT_LEN`] bytes (see [`truncate_user_agent`]). The auditor calls this on
     /// every event it records; it is idempotent.
     pub fn normalize(&mut self) {
+        // Stores keep microseconds (Postgres' precision): every output agrees on the time.
+        self.time = chrono::SubsecRound::trunc_subsecs(self.time, 6);
         if let Some(ua) = &mut self.user_agent {
             truncate_user_agent(ua);
         }

@@ -5,5 +5,6 @@
 //! `#[derive(Auditable)]`. Their generated tracking tables are the committed
 //! `docs/audit-tracking.md` (regenerate with `cargo run -p audit-examples --bin audit-docs`).
 
+pub mod demo;
 pub mod resources;
 pub mod tracking_docs;

@@ -1,50 +1,89 @@
-//! The demo: what `#[derive(Auditable)]` records for a few changes of the example resources.
+//! The demo: a short day on a Coder-like deployment, audited.
+//!
+//! Prints the human-readable audit lines, writes JSON lines and an SQLite store, and says
+//! where: `cargo run -p audit-examples [-- --out DIR]` (default `target/audit-demo`).
 
-use audit_core::Auditable;
-use audit_examples::resources::{Timestamps, Workspace};
-use chrono::{TimeZone, Utc};
-use uuid::Uuid;
+use std::path::PathBuf;
+use std::process::ExitCode;
 
-fn main() {
-    let at = Utc
-        .with_ymd_and_hms(2024, 5, 1, 9, 30, 0)
-        .single()
-        .unwrap_or_default();
-    let created = Workspace {
-        id: Uuid::from_u128(0x1),
-        owner_id: Uuid::from_u128(0xa11ce),
-        organization_id: Uuid::nil(),
-        template_id: Uuid::from_u128(0x7e),
-        deleted: false,
-        name: "dev".into(),
-        autostart_schedule: None,
-        ttl: Some(8 * 3600),
-        last_used_at: at,
-        agent_token: Uuid::from_u128(0x5ec7e7),
-        timestamps: Timestamps {
-            created_at: at,
-            updated_at: at,
-        },
-    };
-    let mut updated = created.clone();
-    updated.ttl = None;
-    updated.autostart_schedule = Some("CRON_TZ=UTC 30 9 * * 1-5".into());
-    updated.agent_token = Uuid::from_u128(0x5ec7e8);
-    updated.last_used_at = at + chrono::Duration::minutes(5);
+use audit_core::Auditor;
+use audit_core::backends::{JsonLinesBackend, TextBackend};
+use audit_core::store::StoreBackend;
+use audit_core::store::sqlite::SqliteStore;
 
-    for (action, diff) in [
-        ("create", audit_core::diff(None, Some(&created))),
-        ("write", audit_core::diff(Some(&created), Some(&updated))),
-        ("delete", audit_core::diff(Some(&updated), None)),
-    ] {
-        let json = serde_json::to_string(&diff).unwrap_or_else(|e| format!("<{e}>"));
+fn main() -> ExitCode {
+    let mut out = PathBuf::from("target/audit-demo");
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match (arg.as_str(), args.next()) {
+            ("--out", Some(dir)) => out = PathBuf::from(dir),
+            _ => {
+                eprintln!("usage: audit-examples [--out DIR]   (default: target/audit-demo)");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    match run(&out) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("audit-examples: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(out: &std::path::Path) -> Result<(), String> {
+    std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    let jsonl = out.join("audit.jsonl");
+    let db = out.join("audit.db");
+    // Each run starts a fresh log.
+    for stale in [&jsonl, &db, &out.join("audit.db-wal"), &out.join("audit.db-shm")] {
+        if stale.exists() {
+            std::fs::remove_file(stale).map_err(|e| format!("cannot remove {}: {e}", stale.display()))?;
+        }
+    }
+    let store = StoreBackend::new(SqliteStore::open(&db).map_err(|e| e.to_string())?).named("sqlite");
+    let reader = store.handle();
+    let auditor = Auditor::builder()
+        .backend(TextBackend::stdout())
+        .backend(JsonLinesBackend::append_to_file(&jsonl).map_err(|e| format!("{}: {e}", jsonl.display()))?)
+        .backend(store)
+        .build()
+        .map_err(|e| format!("cannot start the auditor: {e}"))?;
+
+    let recorded = audit_examples::demo::run(&auditor).map_err(|e| e.to_string())?;
+    auditor.shutdown();
+
+    let stats = auditor.stats();
+    // Read back from the store, as an auditor's page would.
+    let mut store = reader.lock().map_err(|_| "the store lock is poisoned".to_string())?;
+    let page = store
+        .newer(&audit_core::query::Filter::default(), None, audit_core::store::MAX_PAGE_SIZE)
+        .map_err(|e| e.to_string())?;
+    println!();
+    println!("What the stored log says, oldest first:");
+    for event in &page {
+        println!("  {}", event.description());
+    }
+    println!();
+    println!("{recorded} events recorded; per backend:");
+    for backend in &stats.backends {
         println!(
-            "{action:>6} workspace {}: {json}",
-            updated.resource_target()
+            "  {:<12} written {:>3}  failed {}  dropped {}",
+            backend.name, backend.written, backend.failed, backend.dropped
         );
     }
-    println!(
-        "\n{} audited resource types; tracking tables: docs/audit-tracking.md",
-        audit_core::resources().len()
-    );
+    println!();
+    println!("JSON lines:   {}", jsonl.display());
+    println!("SQLite store: {}", db.display());
+    println!();
+    println!("Query it with the audit CLI, for example:");
+    println!("  cargo run -p audit-cli -- --store sqlite://{} query 'resource_type:workspace'", db.display());
+    println!("  cargo run -p audit-cli -- --store sqlite://{} query 'username:bob action:delete'", db.display());
+    println!("  cargo run -p audit-cli -- --store sqlite://{} export 'build_reason:autostart' --format csv", db.display());
+    let failed: u64 = stats.backends.iter().map(|b| b.failed + b.dropped).sum();
+    if failed > 0 {
+        return Err(format!("{failed} events were not written; see the counters above"));
+    }
+    Ok(())
 }

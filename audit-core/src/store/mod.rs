@@ -155,6 +155,68 @@ pub fn open(url: &str) -> Result<Box<dyn Store>, StoreError> {
     ))
 }
 
+/// A [`Store`] as a backend of the [`Auditor`](crate::Auditor): each batch the pipeline
+/// hands over is appended in one transaction. It takes the events routed to
+/// [`Route::Store`](crate::Route::Store).
+///
+/// ```
+/// # #[cfg(feature = "sqlite")] {
+/// use audit_core::{action, Actor, Auditor};
+/// use audit_core::store::{sqlite::SqliteStore, StoreBackend, Store, PageRequest};
+/// use audit_core::query::Filter;
+///
+/// let backend = StoreBackend::new(SqliteStore::in_memory().unwrap());
+/// let store = backend.handle();
+/// let auditor = Auditor::builder().backend(backend).build().unwrap();
+/// auditor.record(audit_core::AuditEvent::builder(action::LOGIN).actor(Actor::new("1", "alice", "a@x")).resource_type("api_key").build()).unwrap();
+/// auditor.flush();
+/// let page = store.lock().unwrap().page(&Filter::default(), &PageRequest::first(10)).unwrap();
+/// assert_eq!(page.events[0].actor.username, "alice");
+/// # }
+/// ```
+pub struct StoreBackend {
+    store: std::sync::Arc<std::sync::Mutex<Box<dyn Store>>>,
+    name: String,
+}
+
+impl StoreBackend {
+    /// Wraps a store; the backend is named `store`.
+    pub fn new(store: impl Store + 'static) -> Self {
+        Self::from_box(Box::new(store))
+    }
+
+    /// Wraps a boxed store, such as [`open`] returns.
+    pub fn from_box(store: Box<dyn Store>) -> Self {
+        StoreBackend { store: std::sync::Arc::new(std::sync::Mutex::new(store)), name: "store".into() }
+    }
+
+    /// Renames the backend (for stats and error messages).
+    pub fn named(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// A handle to the same store, to read it while the auditor writes.
+    pub fn handle(&self) -> std::sync::Arc<std::sync::Mutex<Box<dyn Store>>> {
+        std::sync::Arc::clone(&self.store)
+    }
+}
+
+impl crate::Backend for StoreBackend {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn route(&self) -> crate::Route {
+        crate::Route::Store
+    }
+
+    fn write_batch(&mut self, events: &[AuditEvent]) -> Result<(), crate::BackendError> {
+        let mut store = self.store.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        store.append(events).map_err(|e| crate::BackendError::new(e.to_string()))
+    }
+}
+
 /// Which page to read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageRequest {
