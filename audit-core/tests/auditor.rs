@@ -296,8 +296,12 @@ fn fail_closed_refuses_events_when_a_queue_is_full_and_queues_them_nowhere() {
         .unwrap();
     auditor.record(event("a")).unwrap();
     gate.wait_entered(); // the worker holds "a"; the queue is empty
+    // let the healthy backend keep up, so only the gated one fills
+    assert!(memory.wait_for(1, Duration::from_secs(5)));
     auditor.record(event("b")).unwrap();
+    assert!(memory.wait_for(2, Duration::from_secs(5)));
     auditor.record(event("c")).unwrap();
+    assert!(memory.wait_for(3, Duration::from_secs(5)));
     let err = auditor.record(event("d")).unwrap_err();
     assert_eq!(
         err,
