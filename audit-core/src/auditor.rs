@@ -69,7 +69,9 @@
 //!   its failure counted) and the backends were flushed; [`Auditor::shutdown`] (also run when
 //!   the last clone of the auditor is dropped) does the same for every accepted event, then
 //!   stops the workers. Events recorded after shutdown are refused with
-//!   [`RecordError::Closed`].
+//!   [`RecordError::Closed`]. A backend that never returns makes these wait forever;
+//!   [`Auditor::shutdown_timeout`] bounds the wait (for a deployment's grace period) and
+//!   says whether everything drained.
 //! * The queues live in memory: **events still queued when the process crashes or is
 //!   killed are lost**, as are events a backend buffered and had not flushed. Call
 //!   `shutdown()` (or `flush()`) before exiting, and choose a store backend that commits
@@ -250,6 +252,7 @@ impl AuditorBuilder {
                 filtered: AtomicU64::new(0),
                 rejected: AtomicU64::new(0),
                 workers: Mutex::new(workers),
+                abandoned: AtomicBool::new(false),
             }),
         };
         match failed {
@@ -292,11 +295,15 @@ struct Inner {
     filtered: AtomicU64,
     rejected: AtomicU64,
     workers: Mutex<Vec<JoinHandle<()>>>,
+    /// A `shutdown_timeout` gave up on some worker.
+    abandoned: AtomicBool,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        shutdown(self);
+        // After a `shutdown_timeout` that gave up, do not wait for the stuck workers again.
+        let deadline = self.abandoned.load(Ordering::Relaxed).then(Instant::now);
+        shutdown(self, deadline);
     }
 }
 
@@ -449,7 +456,15 @@ impl Auditor {
     /// counted), flushes the backends and stops their workers. Idempotent; also run when the
     /// last clone of the auditor is dropped.
     pub fn shutdown(&self) {
-        shutdown(&self.inner);
+        shutdown(&self.inner, None);
+    }
+
+    /// Like [`shutdown`](Self::shutdown), but waits at most `timeout` (for a deployment's
+    /// grace period). Returns `false` if some backend had not drained and flushed by then:
+    /// its worker is left running on its own and [`stats`](Self::stats) tells what was still
+    /// queued; dropping the last auditor clone then no longer waits for it.
+    pub fn shutdown_timeout(&self, timeout: Duration) -> bool {
+        shutdown(&self.inner, Some(Instant::now() + timeout))
     }
 
     /// Counters of the pipeline and of each backend.
@@ -464,7 +479,9 @@ impl Auditor {
     }
 }
 
-fn shutdown(inner: &Inner) {
+/// Closes the auditor and waits (until `deadline`, if any) for every worker to drain its
+/// queue, flush and exit. Returns whether they all did.
+fn shutdown(inner: &Inner, deadline: Option<Instant>) -> bool {
     inner.closed.store(true, Ordering::Release);
     for lane in &inner.lanes {
         let mut state = lane.lock();
@@ -473,28 +490,42 @@ fn shutdown(inner: &Inner) {
         lane.wake_worker.notify_all();
         lane.space.notify_all();
     }
-    let workers =
-        std::mem::take(&mut *inner.workers.lock().unwrap_or_else(PoisonError::into_inner));
     let current = std::thread::current().id();
-    for handle in workers {
-        // A backend that drops the last auditor clone from its own worker cannot join itself.
-        if handle.thread().id() != current {
-            let _ = handle.join();
-        }
-    }
-    // Another thread may have taken the handles first: wait for the workers regardless.
     for lane in &inner.lanes {
+        // A backend that drops the last auditor clone from its own worker cannot wait for
+        // itself.
         if lane.worker_thread.get() == Some(&current) {
             continue;
         }
         let mut state = lane.lock();
         while !state.exited {
-            state = lane
-                .progress
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
+            state = match deadline {
+                None => lane
+                    .progress
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner),
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        inner.abandoned.store(true, Ordering::Relaxed);
+                        return false;
+                    }
+                    lane.progress
+                        .wait_timeout(state, left)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0
+                }
+            };
         }
     }
+    let workers =
+        std::mem::take(&mut *inner.workers.lock().unwrap_or_else(PoisonError::into_inner));
+    for handle in workers {
+        if handle.thread().id() != current {
+            let _ = handle.join();
+        }
+    }
+    true
 }
 
 /// Counters of an auditor, from [`Auditor::stats`].

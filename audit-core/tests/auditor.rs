@@ -296,8 +296,12 @@ fn fail_closed_refuses_events_when_a_queue_is_full_and_queues_them_nowhere() {
         .unwrap();
     auditor.record(event("a")).unwrap();
     gate.wait_entered(); // the worker holds "a"; the queue is empty
+    // let the healthy backend keep up, so only the gated one fills
+    assert!(memory.wait_for(1, Duration::from_secs(5)));
     auditor.record(event("b")).unwrap();
+    assert!(memory.wait_for(2, Duration::from_secs(5)));
     auditor.record(event("c")).unwrap();
+    assert!(memory.wait_for(3, Duration::from_secs(5)));
     let err = auditor.record(event("d")).unwrap_err();
     assert_eq!(
         err,
@@ -582,4 +586,32 @@ fn workers_pick_up_events_whether_lingering_sleeping_or_never_lingering() {
         }
         assert!(memory.wait_for(1003, Duration::from_secs(5)), "{linger:?}");
     }
+}
+
+#[test]
+fn shutdown_timeout_gives_up_on_a_stuck_backend_but_drains_the_others() {
+    let gate = Gate::default();
+    let memory = MemoryBackend::new();
+    let auditor = Auditor::builder()
+        .backend(GateBackend::new(&gate))
+        .backend(memory.clone())
+        .build()
+        .unwrap();
+    for _ in 0..3 {
+        auditor.record(event("write")).unwrap();
+    }
+    gate.wait_entered();
+    let started = std::time::Instant::now();
+    assert!(!auditor.shutdown_timeout(Duration::from_millis(200)));
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(memory.len(), 3, "the healthy backend was drained");
+    assert_eq!(auditor.record(event("late")), Err(RecordError::Closed));
+    let stats = auditor.stats();
+    assert!(stats.backend("gated").unwrap().written < 3);
+    drop(auditor); // does not wait for the stuck worker again
+    assert!(started.elapsed() < Duration::from_secs(5));
+    gate.open();
+
+    let (auditor, _) = memory_auditor();
+    assert!(auditor.shutdown_timeout(Duration::from_secs(5)));
 }

@@ -130,8 +130,11 @@ impl Backend for GateBackend {
         let mut s = m.lock().unwrap();
         s.1 += 1;
         c.notify_all();
-        while !s.0 {
-            s = c.wait(s).unwrap();
+        // Opens by itself after a while, so that a failing test fails instead of hanging in
+        // the auditor's shutdown.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !s.0 && std::time::Instant::now() < deadline {
+            s = c.wait_timeout(s, Duration::from_millis(100)).unwrap().0;
         }
         drop(s);
         self.written.lock().unwrap().extend_from_slice(events);
