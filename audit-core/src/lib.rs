@@ -2,7 +2,7 @@
 //!
 //! `#[derive(Auditable)]` forces every field of a domain struct to be classified as
 //! `track`, `ignore` or `secret`, and generates a static tracking table ([`ResourceSchema`])
-//! and the diff code. [`diff`] turns two snapshots into a [`Diff`] in which secret values never
+//! and the diff code. [`diff()`] turns two snapshots into a [`Diff`] in which secret values never
 //! appear; [`docs`] renders the "what is tracked" tables from the schemas.
 //!
 //! ```

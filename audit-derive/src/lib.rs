@@ -1,8 +1,8 @@
 //! The `#[derive(Auditable)]` macro. Use it through `audit_core::Auditable`.
 //!
-//! The pipeline follows serde_derive and thiserror-impl: [`attr`] parses attributes into a
-//! typed model, [`ast`] checks the input's shape, [`valid`] checks cross-field rules, and
-//! [`expand`] generates code. Every error of one derive is reported in one compile, each on
+//! The pipeline follows serde_derive and thiserror-impl: `attr` parses attributes into a
+//! typed model, `ast` checks the input's shape, `valid` checks cross-field rules, and
+//! `expand` generates code. Every error of one derive is reported in one compile, each on
 //! the offending token, next to a stub impl that prevents follow-on errors.
 
 mod ast;

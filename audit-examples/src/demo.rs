@@ -24,11 +24,16 @@ fn secret(what: &str) -> String {
 }
 
 fn at(hour: u32, minute: u32) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2024, 6, 13, hour, minute, 0).single().unwrap_or_default()
+    Utc.with_ymd_and_hms(2024, 6, 13, hour, minute, 0)
+        .single()
+        .unwrap_or_default()
 }
 
 fn stamps(t: DateTime<Utc>) -> Timestamps {
-    Timestamps { created_at: t, updated_at: t }
+    Timestamps {
+        created_at: t,
+        updated_at: t,
+    }
 }
 
 struct Person {
@@ -39,7 +44,11 @@ struct Person {
 
 impl Person {
     fn actor(&self) -> Actor {
-        Actor::new(self.user.id.to_string(), &self.user.username, &self.user.email)
+        Actor::new(
+            self.user.id.to_string(),
+            &self.user.username,
+            &self.user.email,
+        )
     }
 
     /// A request context: who, from where, with which client, and a fresh request id.
@@ -51,7 +60,13 @@ impl Person {
     }
 }
 
-fn person(n: u128, username: &str, roles: &[&str], ip: [u8; 4], user_agent: &'static str) -> Person {
+fn person(
+    n: u128,
+    username: &str,
+    roles: &[&str],
+    ip: [u8; 4],
+    user_agent: &'static str,
+) -> Person {
     let t = at(8, 0);
     Person {
         user: User {
@@ -92,8 +107,20 @@ fn session(p: &Person, name: &str) -> APIKey {
 /// recorded.
 pub fn run(auditor: &Auditor) -> Result<usize, RecordError> {
     let mut recorded = 0usize;
-    let alice = person(1, "alice", &["owner"], [10, 0, 0, 7], "Mozilla/5.0 (X11; Linux x86_64) Firefox/126.0");
-    let bob = person(2, "bob", &["member"], [10, 0, 0, 42], "coder/2.12.0 (linux/amd64)");
+    let alice = person(
+        1,
+        "alice",
+        &["owner"],
+        [10, 0, 0, 7],
+        "Mozilla/5.0 (X11; Linux x86_64) Firefox/126.0",
+    );
+    let bob = person(
+        2,
+        "bob",
+        &["member"],
+        [10, 0, 0, 42],
+        "coder/2.12.0 (linux/amd64)",
+    );
 
     // 1. Both log in.
     for (p, name) in [(&alice, "alice"), (&bob, "bob")] {
@@ -132,7 +159,10 @@ pub fn run(auditor: &Auditor) -> Result<usize, RecordError> {
     updated_template.default_ttl = 4 * 3600;
     updated_template.timestamps.updated_at = at(9, 5);
     let mut audit = auditor.request::<Template>(&alice.request(), action::WRITE);
-    audit.set_old(template.clone()).set_new(updated_template.clone()).set_status(200);
+    audit
+        .set_old(template.clone())
+        .set_new(updated_template.clone())
+        .set_status(200);
     audit.commit()?;
     recorded += 1;
 
@@ -160,7 +190,10 @@ pub fn run(auditor: &Auditor) -> Result<usize, RecordError> {
     scheduled.ttl = Some(10 * 3600);
     scheduled.last_used_at = at(9, 40);
     let mut audit = auditor.request::<Workspace>(&bob.request(), action::WRITE);
-    audit.set_old(workspace.clone()).set_new(scheduled.clone()).set_status(200);
+    audit
+        .set_old(workspace.clone())
+        .set_new(scheduled.clone())
+        .set_status(200);
     audit.commit()?;
     recorded += 1;
 
@@ -187,7 +220,10 @@ pub fn run(auditor: &Auditor) -> Result<usize, RecordError> {
     new_password.hashed_password = secret("alice-new-password-hash").into_bytes();
     new_password.timestamps.updated_at = at(10, 15);
     let mut audit = auditor.request::<User>(&alice.request(), action::WRITE);
-    audit.set_old(alice.user.clone()).set_new(new_password).set_status(200);
+    audit
+        .set_old(alice.user.clone())
+        .set_new(new_password)
+        .set_status(200);
     audit.commit()?;
     recorded += 1;
 

@@ -37,16 +37,26 @@ fn run(out: &std::path::Path) -> Result<(), String> {
     let jsonl = out.join("audit.jsonl");
     let db = out.join("audit.db");
     // Each run starts a fresh log.
-    for stale in [&jsonl, &db, &out.join("audit.db-wal"), &out.join("audit.db-shm")] {
+    for stale in [
+        &jsonl,
+        &db,
+        &out.join("audit.db-wal"),
+        &out.join("audit.db-shm"),
+    ] {
         if stale.exists() {
-            std::fs::remove_file(stale).map_err(|e| format!("cannot remove {}: {e}", stale.display()))?;
+            std::fs::remove_file(stale)
+                .map_err(|e| format!("cannot remove {}: {e}", stale.display()))?;
         }
     }
-    let store = StoreBackend::new(SqliteStore::open(&db).map_err(|e| e.to_string())?).named("sqlite");
+    let store =
+        StoreBackend::new(SqliteStore::open(&db).map_err(|e| e.to_string())?).named("sqlite");
     let reader = store.handle();
     let auditor = Auditor::builder()
         .backend(TextBackend::stdout())
-        .backend(JsonLinesBackend::append_to_file(&jsonl).map_err(|e| format!("{}: {e}", jsonl.display()))?)
+        .backend(
+            JsonLinesBackend::append_to_file(&jsonl)
+                .map_err(|e| format!("{}: {e}", jsonl.display()))?,
+        )
         .backend(store)
         .build()
         .map_err(|e| format!("cannot start the auditor: {e}"))?;
@@ -56,9 +66,15 @@ fn run(out: &std::path::Path) -> Result<(), String> {
 
     let stats = auditor.stats();
     // Read back from the store, as an auditor's page would.
-    let mut store = reader.lock().map_err(|_| "the store lock is poisoned".to_string())?;
+    let mut store = reader
+        .lock()
+        .map_err(|_| "the store lock is poisoned".to_string())?;
     let page = store
-        .newer(&audit_core::query::Filter::default(), None, audit_core::store::MAX_PAGE_SIZE)
+        .newer(
+            &audit_core::query::Filter::default(),
+            None,
+            audit_core::store::MAX_PAGE_SIZE,
+        )
         .map_err(|e| e.to_string())?;
     println!();
     println!("What the stored log says, oldest first:");
@@ -78,12 +94,23 @@ fn run(out: &std::path::Path) -> Result<(), String> {
     println!("SQLite store: {}", db.display());
     println!();
     println!("Query it with the audit CLI, for example:");
-    println!("  cargo run -p audit-cli -- --store sqlite://{} query 'resource_type:workspace'", db.display());
-    println!("  cargo run -p audit-cli -- --store sqlite://{} query 'username:bob action:delete'", db.display());
-    println!("  cargo run -p audit-cli -- --store sqlite://{} export 'build_reason:autostart' --format csv", db.display());
+    println!(
+        "  cargo run -p audit-cli -- --store sqlite://{} query 'resource_type:workspace'",
+        db.display()
+    );
+    println!(
+        "  cargo run -p audit-cli -- --store sqlite://{} query 'username:bob action:delete'",
+        db.display()
+    );
+    println!(
+        "  cargo run -p audit-cli -- --store sqlite://{} export 'build_reason:autostart' --format csv",
+        db.display()
+    );
     let failed: u64 = stats.backends.iter().map(|b| b.failed + b.dropped).sum();
     if failed > 0 {
-        return Err(format!("{failed} events were not written; see the counters above"));
+        return Err(format!(
+            "{failed} events were not written; see the counters above"
+        ));
     }
     Ok(())
 }

@@ -47,7 +47,13 @@ fn the_scenario_records_exactly_these_events_and_no_secret() {
     let recorded = demo::run(&auditor).unwrap();
     auditor.shutdown();
     let stats = auditor.stats();
-    assert!(stats.backends.iter().all(|b| b.written == recorded as u64 && b.failed == 0 && b.dropped == 0), "{stats:?}");
+    assert!(
+        stats
+            .backends
+            .iter()
+            .all(|b| b.written == recorded as u64 && b.failed == 0 && b.dropped == 0),
+        "{stats:?}"
+    );
 
     let events = memory.events();
     assert_eq!(events.len(), 14);
@@ -63,7 +69,17 @@ fn the_scenario_records_exactly_these_events_and_no_secret() {
         let mut store = handle.lock().unwrap();
         for format in [Format::Csv, Format::JsonLines] {
             let mut out = Vec::new();
-            assert_eq!(export(&mut **store, &Filter::default(), format, &mut out, &mut |_| {}).unwrap(), 14);
+            assert_eq!(
+                export(
+                    &mut **store,
+                    &Filter::default(),
+                    format,
+                    &mut out,
+                    &mut |_| {}
+                )
+                .unwrap(),
+                14
+            );
             outputs.push(("export", String::from_utf8(out).unwrap()));
         }
         assert_eq!(store.stats().unwrap().rows, 14);
@@ -77,7 +93,10 @@ fn the_scenario_records_exactly_these_events_and_no_secret() {
     }
     outputs.push(("debug", format!("{events:?}")));
     for (what, output) in &outputs {
-        assert!(!output.contains(SECRET_MARKER), "a secret value reached the {what} output");
+        assert!(
+            !output.contains(SECRET_MARKER),
+            "a secret value reached the {what} output"
+        );
     }
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -95,11 +114,27 @@ fn the_demo_binary_prints_where_it_wrote_and_leaks_nothing() {
     run();
     // A second run starts a fresh log instead of appending to the first.
     let out = run();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(stdout.lines().filter(|l| l.contains(" audit_log ID=")).count(), 14);
-    assert!(stdout.contains(&format!("JSON lines:   {}", dir.join("audit.jsonl").display())));
-    assert!(stdout.contains("sqlite       written  14  failed 0  dropped 0"), "{stdout}");
+    assert_eq!(
+        stdout
+            .lines()
+            .filter(|l| l.contains(" audit_log ID="))
+            .count(),
+        14
+    );
+    assert!(stdout.contains(&format!(
+        "JSON lines:   {}",
+        dir.join("audit.jsonl").display()
+    )));
+    assert!(
+        stdout.contains("sqlite       written  14  failed 0  dropped 0"),
+        "{stdout}"
+    );
     let jsonl = std::fs::read_to_string(dir.join("audit.jsonl")).unwrap();
     assert_eq!(jsonl.lines().count(), 14);
     let mut store = SqliteStore::open(dir.join("audit.db")).unwrap();

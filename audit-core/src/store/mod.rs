@@ -187,7 +187,10 @@ impl StoreBackend {
 
     /// Wraps a boxed store, such as [`open`] returns.
     pub fn from_box(store: Box<dyn Store>) -> Self {
-        StoreBackend { store: std::sync::Arc::new(std::sync::Mutex::new(store)), name: "store".into() }
+        StoreBackend {
+            store: std::sync::Arc::new(std::sync::Mutex::new(store)),
+            name: "store".into(),
+        }
     }
 
     /// Renames the backend (for stats and error messages).
@@ -212,8 +215,13 @@ impl crate::Backend for StoreBackend {
     }
 
     fn write_batch(&mut self, events: &[AuditEvent]) -> Result<(), crate::BackendError> {
-        let mut store = self.store.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        store.append(events).map_err(|e| crate::BackendError::new(e.to_string()))
+        let mut store = self
+            .store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        store
+            .append(events)
+            .map_err(|e| crate::BackendError::new(e.to_string()))
     }
 }
 
