@@ -208,3 +208,106 @@ fn flush_under_load_covers_everything_accepted_before_it() {
     auditor.shutdown();
     assert_eq!(arrived(&slow), TOTAL as u64);
 }
+
+/// Records TOTAL events, half from std threads and half from tokio tasks on a multi-thread
+/// runtime; returns (attempts, accepted).
+fn hammer_threads_and_tasks(auditor: &Auditor) -> (u64, u64) {
+    const PRODUCERS: usize = 8;
+    let per_producer = TOTAL / PRODUCERS;
+    let record = move |producer: usize, auditor: &Auditor| {
+        let mut ok = 0u64;
+        for seq in 0..per_producer {
+            let mut e = AuditEvent::builder("write")
+                .resource_type("workspace")
+                .build();
+            e.additional_fields
+                .insert("producer".into(), producer.into());
+            e.additional_fields.insert("seq".into(), seq.into());
+            if auditor.record(e).is_ok() {
+                ok += 1;
+            }
+        }
+        ok
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .build()
+        .unwrap();
+    let tasks: Vec<_> = (0..PRODUCERS / 2)
+        .map(|producer| {
+            let auditor = auditor.clone();
+            runtime.spawn(async move { record(producer, &auditor) })
+        })
+        .collect();
+    let from_threads: u64 = std::thread::scope(|s| {
+        let handles: Vec<_> = (PRODUCERS / 2..PRODUCERS)
+            .map(|producer| s.spawn(move || record(producer, auditor)))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    let from_tasks: u64 = runtime.block_on(async {
+        let mut sum = 0;
+        for task in tasks {
+            sum += task.await.unwrap();
+        }
+        sum
+    });
+    ((per_producer * PRODUCERS) as u64, from_threads + from_tasks)
+}
+
+#[test]
+fn threads_and_tokio_tasks_block_policy_loses_nothing() {
+    let slow = SlowOrdered {
+        delay: Duration::from_millis(1),
+        ..Default::default()
+    };
+    let auditor = Auditor::builder()
+        .backend(slow.clone())
+        .backend(FailingBackend {
+            route: Route::Export,
+        })
+        .queue_capacity(1024)
+        .overflow(Overflow::Block)
+        .build()
+        .unwrap();
+    let (attempts, accepted) = hammer_threads_and_tasks(&auditor);
+    auditor.flush();
+    assert_eq!((attempts, accepted), (TOTAL as u64, TOTAL as u64));
+    assert_eq!(arrived(&slow), accepted, "every accepted event arrived");
+    let f = auditor.stats();
+    assert_eq!(
+        f.backend("failing").unwrap().failed,
+        TOTAL as u64,
+        "failures are counted, not lost"
+    );
+}
+
+#[test]
+fn threads_and_tokio_tasks_drop_policy_counts_the_difference() {
+    let slow = SlowOrdered {
+        delay: Duration::from_millis(2),
+        ..Default::default()
+    };
+    let auditor = Auditor::builder()
+        .backend(slow.clone())
+        .backend(FailingBackend {
+            route: Route::Export,
+        })
+        .queue_capacity(256)
+        .overflow(Overflow::DropNewest)
+        .build()
+        .unwrap();
+    let (attempts, accepted) = hammer_threads_and_tasks(&auditor);
+    auditor.flush();
+    // DropNewest is fail-open: recording succeeds, the full backend counts what it drops.
+    assert_eq!(accepted, attempts);
+    let stats = auditor.stats();
+    let s = stats.backend("slow").unwrap();
+    assert!(s.dropped > 0, "the slow backend should have overflowed");
+    assert_eq!(
+        arrived(&slow) + s.dropped,
+        attempts,
+        "arrived + dropped = attempted"
+    );
+    assert_eq!(s.written, arrived(&slow));
+}

@@ -251,6 +251,7 @@ impl PageRequest {
         }
     }
 
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
     pub(crate) fn checked_limit(&self) -> Result<usize, StoreError> {
         if (1..=MAX_PAGE_SIZE).contains(&self.limit) {
             Ok(self.limit)
@@ -288,10 +289,12 @@ impl Cursor {
         }
     }
 
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
     pub(crate) fn time(&self) -> DateTime<Utc> {
         DateTime::from_timestamp_micros(self.time_micros).unwrap_or_default()
     }
 
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
     pub(crate) fn id(&self) -> Uuid {
         self.id
     }
