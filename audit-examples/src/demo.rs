@@ -140,7 +140,7 @@ pub fn run(auditor: &Auditor) -> Result<usize, RecordError> {
         description: "Develop in a container on the Docker host".into(),
         icon: "/icon/docker.png".into(),
         provisioner: "terraform".into(),
-        active_version_id: Uuid::from_u128(0x7e0001_0001),
+        active_version_id: Uuid::from_u128(0x007e_0001_0001),
         default_ttl: 8 * 3600,
         max_ttl: 24 * 3600,
         created_by: alice.user.id,
@@ -229,14 +229,14 @@ pub fn run(auditor: &Auditor) -> Result<usize, RecordError> {
 
     // 6. Bob starts a build; the next morning the autostart scheduler starts one; Bob stops it.
     let build = |n: i32, transition: &str, reason: &str, initiator: Uuid| WorkspaceBuild {
-        id: Uuid::from_u128(0xb0_0000 + n as u128),
+        id: Uuid::from_u128(0x00b0_0000 + n as u128),
         workspace_id: workspace.id,
         template_version_id: updated_template.active_version_id,
         build_number: n,
         transition: transition.into(),
         initiator_id: initiator,
         provisioner_state: secret(&format!("terraform-state-{n}")).into_bytes(),
-        job_id: Uuid::from_u128(0x10b_0000 + n as u128),
+        job_id: Uuid::from_u128(0x010b_0000 + n as u128),
         deadline: None,
         max_deadline: None,
         reason: reason.into(),
