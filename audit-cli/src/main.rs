@@ -209,35 +209,21 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 Count::Exact(n) | Count::AtLeast(n) => n,
             };
             let mut progress = Progress::new("exported", Some(total));
-            let n = match &output {
-                Some(path) => {
-                    let file = File::create(path).map_err(|e| {
-                        Failure::Runtime(format!("cannot create {}: {e}", path.display()))
-                    })?;
-                    let mut out = BufWriter::new(file);
-                    let n = audit_core::store::export::export(
-                        &mut *store,
-                        &filter,
-                        format,
-                        &mut out,
-                        &mut |n| progress.update(n),
-                    )?;
-                    out.flush()?;
-                    n
-                }
-                None => {
-                    let mut out = BufWriter::new(stdout.lock());
-                    let n = audit_core::store::export::export(
-                        &mut *store,
-                        &filter,
-                        format,
-                        &mut out,
-                        &mut |n| progress.update(n),
-                    )?;
-                    out.flush()?;
-                    n
-                }
+            let sink: Box<dyn Write> = match &output {
+                Some(path) => Box::new(File::create(path).map_err(|e| {
+                    Failure::Runtime(format!("cannot create {}: {e}", path.display()))
+                })?),
+                None => Box::new(stdout.lock()),
             };
+            let mut out = BufWriter::new(sink);
+            let n = audit_core::store::export::export(
+                &mut *store,
+                &filter,
+                format,
+                &mut out,
+                &mut |n| progress.update(n),
+            )?;
+            out.flush()?;
             progress.finish(n);
             if let Some(path) = output {
                 eprintln!("exported {n} events to {}", path.display());

@@ -117,21 +117,8 @@ pub(crate) fn recorded_pairs(events: &[AuditEvent]) -> std::collections::BTreeSe
 /// assert!(err.to_string().contains("sqlite://"));
 /// ```
 pub fn open(url: &str) -> Result<Box<dyn Store>, StoreError> {
-    if let Some(rest) = url
-        .strip_prefix("postgres://")
-        .or_else(|| url.strip_prefix("postgresql://"))
-    {
-        let _ = rest;
-        #[cfg(feature = "postgres")]
-        return Ok(Box::new(postgres::PostgresStore::connect(
-            url,
-            postgres::Options::default(),
-        )?));
-        #[cfg(not(feature = "postgres"))]
-        return Err(StoreError::Unsupported(
-            "this build has no Postgres support: enable the `postgres` feature of audit-core"
-                .into(),
-        ));
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return open_postgres(url);
     }
     let path = match url.strip_prefix("sqlite://") {
         Some(path) => path,
@@ -147,9 +134,29 @@ pub fn open(url: &str) -> Result<Box<dyn Store>, StoreError> {
             "empty SQLite path: use sqlite://path/to/audit.db".into(),
         ));
     }
-    #[cfg(feature = "sqlite")]
-    return Ok(Box::new(sqlite::SqliteStore::open(path)?));
-    #[cfg(not(feature = "sqlite"))]
+    open_sqlite(path)
+}
+
+#[cfg(feature = "postgres")]
+fn open_postgres(url: &str) -> Result<Box<dyn Store>, StoreError> {
+    let options = postgres::Options::default();
+    Ok(Box::new(postgres::PostgresStore::connect(url, options)?))
+}
+
+#[cfg(not(feature = "postgres"))]
+fn open_postgres(_: &str) -> Result<Box<dyn Store>, StoreError> {
+    Err(StoreError::Unsupported(
+        "this build has no Postgres support: enable the `postgres` feature of audit-core".into(),
+    ))
+}
+
+#[cfg(feature = "sqlite")]
+fn open_sqlite(path: &str) -> Result<Box<dyn Store>, StoreError> {
+    Ok(Box::new(sqlite::SqliteStore::open(path)?))
+}
+
+#[cfg(not(feature = "sqlite"))]
+fn open_sqlite(_: &str) -> Result<Box<dyn Store>, StoreError> {
     Err(StoreError::Unsupported(
         "this build has no SQLite support: enable the `sqlite` feature of audit-core".into(),
     ))

@@ -15,7 +15,7 @@ use postgres::types::{ToSql, Type};
 use postgres::{Client, NoTls, Row};
 use uuid::Uuid;
 
-use super::sql::{Dialect, Param, Side, Where};
+use super::sql::{self, Dialect, KeysetSelect, Param, Side, Where};
 use super::{
     ArchiveFn, Count, Cursor, Page, PageRequest, PurgeOptions, PurgeReport, StorageStats, Store,
     StoreError, recorded_pairs,
@@ -236,27 +236,6 @@ impl PostgresStore {
         Ok(())
     }
 
-    fn select(
-        &mut self,
-        filter: &Filter,
-        cursor: Option<(&Cursor, Side)>,
-        limit: usize,
-    ) -> Result<Vec<AuditEvent>, StoreError> {
-        let w = Where::build(Dialect::Postgres, filter, cursor)?;
-        let order = match cursor.map(|(_, side)| side) {
-            Some(Side::Newer) => "time ASC, id ASC",
-            _ => "time DESC, id DESC",
-        };
-        let sql = format!(
-            "SELECT {COLUMNS} FROM audit_logs WHERE {} ORDER BY {order} LIMIT {limit}",
-            w.sql
-        );
-        let params = to_params(&w.params);
-        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as _).collect();
-        let rows = self.client.query(&sql, &refs).map_err(db)?;
-        rows.iter().map(read_row).collect()
-    }
-
     /// Month partitions that exist, oldest first.
     fn existing_partitions(&mut self) -> Result<Vec<(i32, u32)>, StoreError> {
         let rows = self
@@ -319,6 +298,26 @@ impl PostgresStore {
             progress(report.events);
         }
         Ok(())
+    }
+}
+
+impl KeysetSelect for PostgresStore {
+    fn select(
+        &mut self,
+        filter: &Filter,
+        cursor: Option<(&Cursor, Side)>,
+        limit: usize,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        let w = Where::build(Dialect::Postgres, filter, cursor)?;
+        let order = sql::order_by(cursor);
+        let sql = format!(
+            "SELECT {COLUMNS} FROM audit_logs WHERE {} ORDER BY {order} LIMIT {limit}",
+            w.sql
+        );
+        let params = to_params(&w.params);
+        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as _).collect();
+        let rows = self.client.query(&sql, &refs).map_err(db)?;
+        rows.iter().map(read_row).collect()
     }
 }
 
@@ -386,35 +385,16 @@ impl Store for PostgresStore {
     }
 
     fn page(&mut self, filter: &Filter, request: &PageRequest) -> Result<Page, StoreError> {
-        let limit = request.checked_limit()?;
-        let cursor = request.cursor.as_ref().map(|c| (c, Side::Older));
-        let mut events = self.select(filter, cursor, limit + 1)?;
-        let next = (events.len() > limit).then(|| {
-            events.truncate(limit);
-            events.last().map(Cursor::of)
-        });
-        Ok(Page {
-            events,
-            next: next.flatten(),
-        })
+        sql::page(self, filter, request)
     }
 
     fn count(&mut self, filter: &Filter, cap: u64) -> Result<Count, StoreError> {
         let w = Where::build(Dialect::Postgres, filter, None)?;
-        let cap = i64::try_from(cap).unwrap_or(i64::MAX - 1);
-        let sql = format!(
-            "SELECT COUNT(*) FROM (SELECT 1 FROM audit_logs WHERE {} LIMIT {}) t",
-            w.sql,
-            cap + 1
-        );
+        let (sql, cap) = sql::capped_count_sql(&w.sql, cap);
         let params = to_params(&w.params);
         let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as _).collect();
         let n: i64 = self.client.query_one(&sql, &refs).map_err(db)?.get(0);
-        Ok(if n > cap {
-            Count::AtLeast(cap as u64)
-        } else {
-            Count::Exact(n as u64)
-        })
+        Ok(sql::capped(n, cap))
     }
 
     fn newer(
@@ -423,22 +403,11 @@ impl Store for PostgresStore {
         after: Option<&Cursor>,
         limit: usize,
     ) -> Result<Vec<AuditEvent>, StoreError> {
-        let limit = PageRequest::first(limit).checked_limit()?;
-        match after {
-            Some(cursor) => self.select(filter, Some((cursor, Side::Newer)), limit),
-            None => {
-                let mut newest = self.select(filter, None, limit)?;
-                newest.reverse();
-                Ok(newest)
-            }
-        }
+        sql::newer(self, filter, after, limit)
     }
 
     fn newest(&mut self) -> Result<Option<Cursor>, StoreError> {
-        Ok(self
-            .select(&Filter::default(), None, 1)?
-            .first()
-            .map(Cursor::of))
+        sql::newest(self)
     }
 
     fn purge(

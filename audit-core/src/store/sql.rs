@@ -7,8 +7,93 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{Cursor, StoreError};
+use super::{Count, Cursor, Page, PageRequest, StoreError};
+use crate::AuditEvent;
 use crate::query::{Filter, UserMatch};
+
+/// The one query each SQL store implements; pages, tails and the newest position are built
+/// on it the same way for every store.
+pub(crate) trait KeysetSelect {
+    /// At most `limit` events `filter` selects: newest first, or, past a cursor on the
+    /// [`Side::Newer`] side, oldest first.
+    fn select(
+        &mut self,
+        filter: &Filter,
+        cursor: Option<(&Cursor, Side)>,
+        limit: usize,
+    ) -> Result<Vec<AuditEvent>, StoreError>;
+}
+
+/// One page; one extra row tells whether another page exists, without counting.
+pub(crate) fn page(
+    store: &mut impl KeysetSelect,
+    filter: &Filter,
+    request: &PageRequest,
+) -> Result<Page, StoreError> {
+    let limit = request.checked_limit()?;
+    let cursor = request.cursor.as_ref().map(|c| (c, Side::Older));
+    let mut events = store.select(filter, cursor, limit + 1)?;
+    let next = if events.len() > limit {
+        events.truncate(limit);
+        events.last().map(Cursor::of)
+    } else {
+        None
+    };
+    Ok(Page { events, next })
+}
+
+/// Events after `after` (or the newest `limit`), oldest first.
+pub(crate) fn newer(
+    store: &mut impl KeysetSelect,
+    filter: &Filter,
+    after: Option<&Cursor>,
+    limit: usize,
+) -> Result<Vec<AuditEvent>, StoreError> {
+    let limit = PageRequest::first(limit).checked_limit()?;
+    match after {
+        Some(cursor) => store.select(filter, Some((cursor, Side::Newer)), limit),
+        None => {
+            let mut newest = store.select(filter, None, limit)?;
+            newest.reverse();
+            Ok(newest)
+        }
+    }
+}
+
+/// The position of the newest event.
+pub(crate) fn newest(store: &mut impl KeysetSelect) -> Result<Option<Cursor>, StoreError> {
+    Ok(store
+        .select(&Filter::default(), None, 1)?
+        .first()
+        .map(Cursor::of))
+}
+
+/// `SELECT COUNT(*)` over at most `cap + 1` rows, and how to read its result.
+pub(crate) fn capped_count_sql(where_sql: &str, cap: u64) -> (String, i64) {
+    let cap = i64::try_from(cap).unwrap_or(i64::MAX - 1).min(i64::MAX - 1);
+    let sql = format!(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM audit_logs WHERE {where_sql} LIMIT {}) t",
+        cap + 1
+    );
+    (sql, cap)
+}
+
+/// The count a capped query returned.
+pub(crate) fn capped(n: i64, cap: i64) -> Count {
+    if n > cap {
+        Count::AtLeast(cap as u64)
+    } else {
+        Count::Exact(n.max(0) as u64)
+    }
+}
+
+/// `ORDER BY` for a side of the cursor.
+pub(crate) fn order_by(cursor: Option<(&Cursor, Side)>) -> &'static str {
+    match cursor.map(|(_, side)| side) {
+        Some(Side::Newer) => "time ASC, id ASC",
+        _ => "time DESC, id DESC",
+    }
+}
 
 /// The SQL flavour.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -11,7 +11,7 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row, params_from_iter};
 use uuid::Uuid;
 
-use super::sql::{Dialect, Param, Side, Where};
+use super::sql::{self, Dialect, KeysetSelect, Param, Side, Where};
 use super::{
     ArchiveFn, Count, Cursor, Page, PageRequest, PurgeOptions, PurgeReport, StorageStats, Store,
     StoreError, recorded_pairs,
@@ -129,18 +129,17 @@ impl SqliteStore {
         }
         Ok(())
     }
+}
 
+impl KeysetSelect for SqliteStore {
     fn select(
-        &self,
+        &mut self,
         filter: &Filter,
         cursor: Option<(&Cursor, Side)>,
         limit: usize,
     ) -> Result<Vec<AuditEvent>, StoreError> {
         let w = Where::build(Dialect::Sqlite, filter, cursor)?;
-        let order = match cursor.map(|(_, side)| side) {
-            Some(Side::Newer) => "time ASC, id ASC",
-            _ => "time DESC, id DESC",
-        };
+        let order = sql::order_by(cursor);
         let sql = format!(
             "SELECT {COLUMNS} FROM audit_logs WHERE {} ORDER BY {order} LIMIT {limit}",
             w.sql
@@ -212,39 +211,18 @@ impl Store for SqliteStore {
     }
 
     fn page(&mut self, filter: &Filter, request: &PageRequest) -> Result<Page, StoreError> {
-        let limit = request.checked_limit()?;
-        let cursor = request.cursor.as_ref().map(|c| (c, Side::Older));
-        // One extra row tells whether another page exists without counting.
-        let mut events = self.select(filter, cursor, limit + 1)?;
-        let next = (events.len() > limit).then(|| {
-            events.truncate(limit);
-            events.last().map(Cursor::of)
-        });
-        Ok(Page {
-            events,
-            next: next.flatten(),
-        })
+        sql::page(self, filter, request)
     }
 
     fn count(&mut self, filter: &Filter, cap: u64) -> Result<Count, StoreError> {
         let w = Where::build(Dialect::Sqlite, filter, None)?;
-        let cap = i64::try_from(cap).unwrap_or(i64::MAX - 1);
-        let sql = format!(
-            "SELECT COUNT(*) FROM (SELECT 1 FROM audit_logs WHERE {} LIMIT {})",
-            w.sql,
-            cap + 1
-        );
+        let (sql, cap) = sql::capped_count_sql(&w.sql, cap);
+        let params = params_from_iter(w.params.iter().map(to_sql));
         let n: i64 = self
             .conn
-            .query_row(&sql, params_from_iter(w.params.iter().map(to_sql)), |r| {
-                r.get(0)
-            })
+            .query_row(&sql, params, |r| r.get(0))
             .map_err(db)?;
-        Ok(if n > cap {
-            Count::AtLeast(cap as u64)
-        } else {
-            Count::Exact(n as u64)
-        })
+        Ok(sql::capped(n, cap))
     }
 
     fn newer(
@@ -253,22 +231,11 @@ impl Store for SqliteStore {
         after: Option<&Cursor>,
         limit: usize,
     ) -> Result<Vec<AuditEvent>, StoreError> {
-        let limit = PageRequest::first(limit).checked_limit()?;
-        match after {
-            Some(cursor) => self.select(filter, Some((cursor, Side::Newer)), limit),
-            None => {
-                let mut newest = self.select(filter, None, limit)?;
-                newest.reverse();
-                Ok(newest)
-            }
-        }
+        sql::newer(self, filter, after, limit)
     }
 
     fn newest(&mut self) -> Result<Option<Cursor>, StoreError> {
-        Ok(self
-            .select(&Filter::default(), None, 1)?
-            .first()
-            .map(Cursor::of))
+        sql::newest(self)
     }
 
     fn purge(
