@@ -10,22 +10,69 @@ use crate::{AuditEvent, render};
 
 /// Writes each event as one line of JSON (the contract's keys) to `W`. A batch is written
 /// with one `write_all`.
+pub type JsonLinesBackend<W> = LinesBackend<W, JsonLines>;
+
+/// Writes each event as one human-readable line to `W`, in the style of Coder's service logs
+/// (see [`render`](crate::render)).
+pub type TextBackend<W> = LinesBackend<W, TextLines>;
+
+/// How a [`LinesBackend`] renders events: [`JsonLines`] or [`TextLines`].
+pub trait LineFormat: Send + 'static {
+    /// The backend's default name in stats.
+    const NAME: &'static str;
+    /// Appends one line per event to `out`.
+    fn render(events: &[AuditEvent], out: &mut Vec<u8>);
+}
+
+/// One JSON object per line.
 #[derive(Debug)]
-pub struct JsonLinesBackend<W> {
+pub struct JsonLines;
+
+impl LineFormat for JsonLines {
+    const NAME: &'static str = "json_lines";
+    fn render(events: &[AuditEvent], out: &mut Vec<u8>) {
+        for event in events {
+            render::write_json_line(event, out);
+        }
+    }
+}
+
+/// One human-readable line per event.
+#[derive(Debug)]
+pub struct TextLines;
+
+impl LineFormat for TextLines {
+    const NAME: &'static str = "text";
+    fn render(events: &[AuditEvent], out: &mut Vec<u8>) {
+        // The buffer only ever holds UTF-8 text, so it is lent to the renderer as a String.
+        let mut text = String::from_utf8(std::mem::take(out)).unwrap_or_default();
+        for event in events {
+            render::write_text_line(event, &mut text);
+        }
+        *out = text.into_bytes();
+    }
+}
+
+/// A backend that writes one line per event to `W`, in the format `F`. Use it through
+/// [`JsonLinesBackend`] and [`TextBackend`].
+#[derive(Debug)]
+pub struct LinesBackend<W, F> {
     writer: W,
     buf: Vec<u8>,
     name: String,
     route: Route,
+    format: std::marker::PhantomData<F>,
 }
 
-impl<W: Write + Send + 'static> JsonLinesBackend<W> {
-    /// Writes to `writer`; named `json_lines`, route [`Route::Export`].
+impl<W: Write + Send + 'static, F: LineFormat> LinesBackend<W, F> {
+    /// Writes to `writer`; named `json_lines` or `text`, route [`Route::Export`].
     pub fn new(writer: W) -> Self {
-        JsonLinesBackend {
+        LinesBackend {
             writer,
             buf: Vec::new(),
-            name: "json_lines".to_owned(),
+            name: F::NAME.to_owned(),
             route: Route::Export,
+            format: std::marker::PhantomData,
         }
     }
 
@@ -47,24 +94,24 @@ impl<W: Write + Send + 'static> JsonLinesBackend<W> {
     }
 }
 
-impl JsonLinesBackend<Stdout> {
+impl<F: LineFormat> LinesBackend<Stdout, F> {
     /// Writes to stdout.
     pub fn stdout() -> Self {
-        JsonLinesBackend::new(io::stdout())
+        LinesBackend::new(io::stdout())
     }
 }
 
-impl JsonLinesBackend<BufWriter<File>> {
+impl<F: LineFormat> LinesBackend<BufWriter<File>, F> {
     /// Appends to the file at `path`, creating it if needed.
     ///
     /// # Errors
     /// If the file cannot be opened.
     pub fn append_to_file(path: impl AsRef<Path>) -> io::Result<Self> {
-        Ok(JsonLinesBackend::new(BufWriter::new(open_append(path)?)))
+        Ok(LinesBackend::new(BufWriter::new(open_append(path)?)))
     }
 }
 
-impl<W: Write + Send + 'static> Backend for JsonLinesBackend<W> {
+impl<W: Write + Send + 'static, F: LineFormat> Backend for LinesBackend<W, F> {
     fn name(&self) -> &str {
         &self.name
     }
@@ -75,89 +122,8 @@ impl<W: Write + Send + 'static> Backend for JsonLinesBackend<W> {
 
     fn write_batch(&mut self, events: &[AuditEvent]) -> Result<(), BackendError> {
         self.buf.clear();
-        for event in events {
-            render::write_json_line(event, &mut self.buf);
-        }
+        F::render(events, &mut self.buf);
         self.writer.write_all(&self.buf)?;
-        Ok(())
-    }
-
-    fn flush(&mut self) -> Result<(), BackendError> {
-        Ok(self.writer.flush()?)
-    }
-}
-
-/// Writes each event as one human-readable line to `W`, in the style of Coder's service logs
-/// (see [`render`](crate::render)).
-#[derive(Debug)]
-pub struct TextBackend<W> {
-    writer: W,
-    buf: String,
-    name: String,
-    route: Route,
-}
-
-impl<W: Write + Send + 'static> TextBackend<W> {
-    /// Writes to `writer`; named `text`, route [`Route::Export`].
-    pub fn new(writer: W) -> Self {
-        TextBackend {
-            writer,
-            buf: String::new(),
-            name: "text".to_owned(),
-            route: Route::Export,
-        }
-    }
-
-    /// Sets the name shown in stats.
-    pub fn named(mut self, name: impl Into<String>) -> Self {
-        self.name = name.into();
-        self
-    }
-
-    /// Sets which events it takes.
-    pub fn with_route(mut self, route: Route) -> Self {
-        self.route = route;
-        self
-    }
-
-    /// The writer.
-    pub fn into_inner(self) -> W {
-        self.writer
-    }
-}
-
-impl TextBackend<Stdout> {
-    /// Writes to stdout.
-    pub fn stdout() -> Self {
-        TextBackend::new(io::stdout())
-    }
-}
-
-impl TextBackend<BufWriter<File>> {
-    /// Appends to the file at `path`, creating it if needed.
-    ///
-    /// # Errors
-    /// If the file cannot be opened.
-    pub fn append_to_file(path: impl AsRef<Path>) -> io::Result<Self> {
-        Ok(TextBackend::new(BufWriter::new(open_append(path)?)))
-    }
-}
-
-impl<W: Write + Send + 'static> Backend for TextBackend<W> {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn route(&self) -> Route {
-        self.route
-    }
-
-    fn write_batch(&mut self, events: &[AuditEvent]) -> Result<(), BackendError> {
-        self.buf.clear();
-        for event in events {
-            render::write_text_line(event, &mut self.buf);
-        }
-        self.writer.write_all(self.buf.as_bytes())?;
         Ok(())
     }
 

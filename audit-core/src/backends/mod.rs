@@ -26,7 +26,9 @@ mod memory;
 #[cfg(feature = "tracing")]
 mod tracing;
 
-pub use lines::{JsonLinesBackend, SharedBuffer, TextBackend};
+pub use lines::{
+    JsonLines, JsonLinesBackend, LineFormat, LinesBackend, SharedBuffer, TextBackend, TextLines,
+};
 pub use memory::{Match, MemoryBackend};
 #[cfg(feature = "tracing")]
 pub use tracing::TracingBackend;
