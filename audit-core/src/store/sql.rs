@@ -174,21 +174,29 @@ impl Where {
             }
             None => {}
         }
-        if let Some(from) = filter.date_from() {
+        // A date bound on the side the cursor reads towards is implied by the cursor when the
+        // cursor lies inside it ((time, id) < (t, …) gives time <= t), and is then left out:
+        // with two upper (or two lower) bounds on `time`, SQLite ranges the index scan on the
+        // plain one and filters the keyset row by row, so page 100 would scan the 99 pages
+        // before it. The rows selected are the same either way.
+        let cursor_time = |side: Side| cursor.filter(|(_, s)| *s == side).map(|(c, _)| c.time());
+        if let Some(from) = filter.date_from()
+            && cursor_time(Side::Newer).is_none_or(|t| t < from)
+        {
             let p = w.param(Param::Time(from));
             w.terms.push(format!("time >= {p}"));
         }
         // `date_to` covers its whole day: before the next day's first instant.
         match (filter.date_to_exclusive(), filter.date_to()) {
-            (Some(end), _) => {
+            (Some(end), _) if cursor_time(Side::Older).is_none_or(|t| t >= end) => {
                 let p = w.param(Param::Time(end));
                 w.terms.push(format!("time < {p}"));
             }
-            (None, Some(last)) => {
+            (None, Some(last)) if cursor_time(Side::Older).is_none_or(|t| t > last) => {
                 let p = w.param(Param::Time(last));
                 w.terms.push(format!("time <= {p}"));
             }
-            (None, None) => {}
+            _ => {}
         }
         if let Some(request_id) = filter.request_id() {
             let p = w.param(Param::Uuid(request_id));
@@ -322,6 +330,45 @@ mod tests {
         );
         let pg = Where::build(Dialect::Postgres, &filter, None).unwrap();
         assert!(pg.sql.contains("$1") && pg.sql.contains("$3") && !pg.sql.contains('?'));
+    }
+
+    #[test]
+    fn a_cursor_inside_the_date_range_replaces_the_bound_on_its_side() {
+        use chrono::NaiveDate;
+        let day = |m, d| NaiveDate::from_ymd_opt(2024, m, d).unwrap();
+        let filter = Filter::default()
+            .with_date_from(day(3, 1))
+            .with_date_to(day(3, 20));
+        let at = |m, d| {
+            let time = day(m, d).and_hms_opt(12, 0, 0).unwrap().and_utc();
+            format!("{:x}.{}", time.timestamp_micros(), Uuid::nil().simple())
+                .parse::<Cursor>()
+                .unwrap()
+        };
+        let terms = |cursor: Cursor, side| {
+            Where::build(Dialect::Sqlite, &filter, Some((&cursor, side)))
+                .unwrap()
+                .sql
+        };
+        // Inside the range, the keyset is the only bound on the side it reads towards.
+        assert_eq!(
+            terms(at(3, 10), Side::Older),
+            "time >= ?1 AND (time, id) < (?2, ?3)"
+        );
+        assert_eq!(
+            terms(at(3, 10), Side::Newer),
+            "time < ?1 AND (time, id) > (?2, ?3)"
+        );
+        // Outside it, both bounds stay.
+        let both_older = "time >= ?1 AND time < ?2 AND (time, id) < (?3, ?4)";
+        assert_eq!(terms(at(3, 25), Side::Older), both_older);
+        let both_newer = "time >= ?1 AND time < ?2 AND (time, id) > (?3, ?4)";
+        assert_eq!(terms(at(2, 25), Side::Newer), both_newer);
+        // A cursor on the last day of the range is still inside it.
+        assert_eq!(
+            terms(at(3, 20), Side::Older),
+            "time >= ?1 AND (time, id) < (?2, ?3)"
+        );
     }
 
     #[test]
