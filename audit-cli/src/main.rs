@@ -205,10 +205,15 @@ fn run(cli: Cli) -> Result<(), Failure> {
         } => {
             let filter = parse(&mut *store, &filter)?;
             let format: Format = format.parse().map_err(Failure::Usage)?;
-            let total = match store.count(&filter, u64::MAX - 1)? {
-                Count::Exact(n) | Count::AtLeast(n) => n,
+            // The total is counted only when a progress bar will show it.
+            let total = if Progress::visible() {
+                match store.count(&filter, u64::MAX - 1)? {
+                    Count::Exact(n) | Count::AtLeast(n) => Some(n),
+                }
+            } else {
+                None
             };
-            let mut progress = Progress::new("exported", Some(total));
+            let mut progress = Progress::new("exported", total);
             let sink: Box<dyn Write> = match &output {
                 Some(path) => Box::new(File::create(path).map_err(|e| {
                     Failure::Runtime(format!("cannot create {}: {e}", path.display()))
@@ -251,15 +256,16 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 );
                 return Ok(());
             }
-            let expected = store.purge(
-                &PurgeOptions {
+            let expected = if Progress::visible() {
+                let dry_run = PurgeOptions {
                     dry_run: true,
                     ..options.clone()
-                },
-                None,
-                &mut |_| {},
-            )?;
-            let mut progress = Progress::new("purged", Some(expected.events));
+                };
+                Some(store.purge(&dry_run, None, &mut |_| {})?.events)
+            } else {
+                None
+            };
+            let mut progress = Progress::new("purged", expected);
             let report = match &archive {
                 Some(path) => {
                     let format = if path
