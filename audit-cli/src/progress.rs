@@ -16,9 +16,14 @@ impl Progress {
         Progress {
             verb,
             total,
-            enabled: std::io::stderr().is_terminal(),
+            enabled: Self::visible(),
             last_draw: None,
         }
+    }
+
+    /// Whether progress is shown at all (stderr is a terminal).
+    pub fn visible() -> bool {
+        std::io::stderr().is_terminal()
     }
 
     /// Redraws at most ten times a second.
