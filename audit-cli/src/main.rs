@@ -165,6 +165,15 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<(), Failure> {
+    // Every command reads an existing log: a mistyped path must not create an empty one.
+    let sqlite_path = cli.store.strip_prefix("sqlite://").unwrap_or(&cli.store);
+    let is_sqlite = !cli.store.contains("://") || cli.store.starts_with("sqlite://");
+    if is_sqlite && !std::path::Path::new(sqlite_path).is_file() {
+        return Err(Failure::Usage(format!(
+            "no SQLite audit store at `{sqlite_path}`: check --store (or AUDIT_STORE_URL); \
+             `cargo run -p audit-examples` writes one to target/audit-demo/audit.db"
+        )));
+    }
     let mut store = audit_core::store::open(&cli.store)?;
     let keys: Vec<&str> = cli.keys.iter().map(String::as_str).collect();
     let parse = |store: &mut dyn Store, q: &str| parse_filter(store, q, &keys, cli.me.as_deref());

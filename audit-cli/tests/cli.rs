@@ -160,6 +160,13 @@ fn bad_input_is_reported_with_every_validation_and_exit_code_2() {
         .unwrap();
     assert_eq!(url.status.code(), Some(2));
     assert!(text(&url.stderr).contains("sqlite://"));
+    let missing = Command::new(env!("CARGO_BIN_EXE_audit"))
+        .args(["--store", "sqlite:///nonexistent/dir/audit.db", "query"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(text(&missing.stderr).contains("no SQLite audit store"));
+    assert!(!Path::new("/nonexistent/dir/audit.db").exists());
     let age = f.run(&["purge", "--older-than", "ten days"]);
     assert_eq!(age.status.code(), Some(2));
 }
