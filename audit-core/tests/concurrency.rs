@@ -1,6 +1,6 @@
-//! 100k events from many threads through a slow and a failing backend: every accepted event
-//! arrives (Block), and what does not arrive is exactly what was counted as dropped
-//! (DropNewest).
+//! 100k events from std threads (and from tokio tasks) through a slow and a failing backend:
+//! every accepted event arrives (Block), and what does not arrive is exactly what was counted
+//! as dropped (DropNewest).
 
 mod common;
 
@@ -51,38 +51,77 @@ fn arrived(slow: &SlowOrdered) -> u64 {
     slow.seen.lock().unwrap().values().map(|v| v.0 as u64).sum()
 }
 
-/// Records TOTAL events from THREADS threads; returns how many `record` calls succeeded.
-fn hammer(auditor: &Auditor) -> u64 {
+/// Records TOTAL / THREADS events for `producer`, numbered so that order can be checked;
+/// returns how many `record` calls succeeded.
+fn produce(auditor: &Auditor, producer: usize) -> u64 {
     let template = AuditEvent::builder("write")
         .resource_type("workspace")
         .resource_target("dev")
         .build();
+    let mut ok = 0u64;
+    for seq in 0..TOTAL / THREADS {
+        let mut e = template.clone();
+        (e.id, e.time) = AuditEvent::new_id();
+        e.additional_fields
+            .insert("producer".into(), producer.into());
+        e.additional_fields.insert("seq".into(), seq.into());
+        if auditor.record(e).is_ok() {
+            ok += 1;
+        }
+    }
+    ok
+}
+
+/// Records TOTAL events from THREADS std threads; returns how many calls succeeded.
+fn hammer(auditor: &Auditor) -> u64 {
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..THREADS)
-            .map(|producer| {
-                let template = template.clone();
-                s.spawn(move || {
-                    let mut ok = 0u64;
-                    for seq in 0..TOTAL / THREADS {
-                        let mut e = template.clone();
-                        (e.id, e.time) = AuditEvent::new_id();
-                        e.additional_fields
-                            .insert("producer".into(), producer.into());
-                        e.additional_fields.insert("seq".into(), seq.into());
-                        if auditor.record(e).is_ok() {
-                            ok += 1;
-                        }
-                    }
-                    ok
-                })
-            })
+            .map(|producer| s.spawn(move || produce(auditor, producer)))
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).sum()
     })
 }
 
+/// Records TOTAL events, half of the producers on std threads and half as tokio tasks on a
+/// multi-thread runtime; returns how many calls succeeded.
+fn hammer_threads_and_tasks(auditor: &Auditor) -> u64 {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .build()
+        .unwrap();
+    let tasks: Vec<_> = (0..THREADS / 2)
+        .map(|producer| {
+            let auditor = auditor.clone();
+            runtime.spawn(async move { produce(&auditor, producer) })
+        })
+        .collect();
+    let from_threads: u64 = std::thread::scope(|s| {
+        let handles: Vec<_> = (THREADS / 2..THREADS)
+            .map(|producer| s.spawn(move || produce(auditor, producer)))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    let from_tasks: u64 = runtime.block_on(async {
+        let mut sum = 0;
+        for task in tasks {
+            sum += task.await.unwrap();
+        }
+        sum
+    });
+    from_threads + from_tasks
+}
+
 #[test]
 fn block_loses_nothing_under_load_with_slow_and_failing_backends() {
+    block_loses_nothing(hammer);
+}
+
+#[test]
+fn block_loses_nothing_with_producers_on_threads_and_tokio_tasks() {
+    block_loses_nothing(hammer_threads_and_tasks);
+}
+
+fn block_loses_nothing(producers: fn(&Auditor) -> u64) {
     let started = Instant::now();
     let slow = SlowOrdered {
         delay: Duration::from_millis(1),
@@ -98,7 +137,7 @@ fn block_loses_nothing_under_load_with_slow_and_failing_backends() {
         .overflow(Overflow::Block)
         .build()
         .unwrap();
-    let accepted = hammer(&auditor);
+    let accepted = producers(&auditor);
     auditor.flush();
 
     assert_eq!(accepted, TOTAL as u64);
@@ -123,6 +162,15 @@ fn block_loses_nothing_under_load_with_slow_and_failing_backends() {
 
 #[test]
 fn drop_newest_counts_exactly_what_it_drops() {
+    drop_newest_counts_what_it_drops(hammer);
+}
+
+#[test]
+fn drop_newest_counts_exactly_what_it_drops_with_producers_on_threads_and_tokio_tasks() {
+    drop_newest_counts_what_it_drops(hammer_threads_and_tasks);
+}
+
+fn drop_newest_counts_what_it_drops(producers: fn(&Auditor) -> u64) {
     let started = Instant::now();
     let slow = SlowOrdered {
         delay: Duration::from_millis(2),
@@ -138,7 +186,7 @@ fn drop_newest_counts_exactly_what_it_drops() {
         .overflow(Overflow::DropNewest)
         .build()
         .unwrap();
-    let accepted_attempts = hammer(&auditor);
+    let accepted_attempts = producers(&auditor);
     auditor.flush();
 
     assert_eq!(
@@ -207,107 +255,4 @@ fn flush_under_load_covers_everything_accepted_before_it() {
     assert!(flushes > 1);
     auditor.shutdown();
     assert_eq!(arrived(&slow), TOTAL as u64);
-}
-
-/// Records TOTAL events, half from std threads and half from tokio tasks on a multi-thread
-/// runtime; returns (attempts, accepted).
-fn hammer_threads_and_tasks(auditor: &Auditor) -> (u64, u64) {
-    const PRODUCERS: usize = 8;
-    let per_producer = TOTAL / PRODUCERS;
-    let record = move |producer: usize, auditor: &Auditor| {
-        let mut ok = 0u64;
-        for seq in 0..per_producer {
-            let mut e = AuditEvent::builder("write")
-                .resource_type("workspace")
-                .build();
-            e.additional_fields
-                .insert("producer".into(), producer.into());
-            e.additional_fields.insert("seq".into(), seq.into());
-            if auditor.record(e).is_ok() {
-                ok += 1;
-            }
-        }
-        ok
-    };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .build()
-        .unwrap();
-    let tasks: Vec<_> = (0..PRODUCERS / 2)
-        .map(|producer| {
-            let auditor = auditor.clone();
-            runtime.spawn(async move { record(producer, &auditor) })
-        })
-        .collect();
-    let from_threads: u64 = std::thread::scope(|s| {
-        let handles: Vec<_> = (PRODUCERS / 2..PRODUCERS)
-            .map(|producer| s.spawn(move || record(producer, auditor)))
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).sum()
-    });
-    let from_tasks: u64 = runtime.block_on(async {
-        let mut sum = 0;
-        for task in tasks {
-            sum += task.await.unwrap();
-        }
-        sum
-    });
-    ((per_producer * PRODUCERS) as u64, from_threads + from_tasks)
-}
-
-#[test]
-fn threads_and_tokio_tasks_block_policy_loses_nothing() {
-    let slow = SlowOrdered {
-        delay: Duration::from_millis(1),
-        ..Default::default()
-    };
-    let auditor = Auditor::builder()
-        .backend(slow.clone())
-        .backend(FailingBackend {
-            route: Route::Export,
-        })
-        .queue_capacity(1024)
-        .overflow(Overflow::Block)
-        .build()
-        .unwrap();
-    let (attempts, accepted) = hammer_threads_and_tasks(&auditor);
-    auditor.flush();
-    assert_eq!((attempts, accepted), (TOTAL as u64, TOTAL as u64));
-    assert_eq!(arrived(&slow), accepted, "every accepted event arrived");
-    let f = auditor.stats();
-    assert_eq!(
-        f.backend("failing").unwrap().failed,
-        TOTAL as u64,
-        "failures are counted, not lost"
-    );
-}
-
-#[test]
-fn threads_and_tokio_tasks_drop_policy_counts_the_difference() {
-    let slow = SlowOrdered {
-        delay: Duration::from_millis(2),
-        ..Default::default()
-    };
-    let auditor = Auditor::builder()
-        .backend(slow.clone())
-        .backend(FailingBackend {
-            route: Route::Export,
-        })
-        .queue_capacity(256)
-        .overflow(Overflow::DropNewest)
-        .build()
-        .unwrap();
-    let (attempts, accepted) = hammer_threads_and_tasks(&auditor);
-    auditor.flush();
-    // DropNewest is fail-open: recording succeeds, the full backend counts what it drops.
-    assert_eq!(accepted, attempts);
-    let stats = auditor.stats();
-    let s = stats.backend("slow").unwrap();
-    assert!(s.dropped > 0, "the slow backend should have overflowed");
-    assert_eq!(
-        arrived(&slow) + s.dropped,
-        attempts,
-        "arrived + dropped = attempted"
-    );
-    assert_eq!(s.written, arrived(&slow));
 }
