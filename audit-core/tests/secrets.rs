@@ -4,6 +4,8 @@
 use audit_core::backends::{JsonLinesBackend, MemoryBackend, SharedBuffer, TextBackend};
 use audit_core::{Actor, AuditEvent, Auditable, Auditor, RequestContext, action, render};
 
+mod common;
+
 const MARKER: &str = "SECRET-MARKER-123";
 
 #[derive(Auditable, Clone, Debug)]
@@ -28,58 +30,6 @@ fn key(secret: &str) -> ApiKey {
     }
 }
 
-#[cfg(feature = "tracing")]
-mod capture {
-    use std::fmt::Write as _;
-    use std::sync::{Arc, Mutex, OnceLock};
-
-    use tracing::field::{Field, Visit};
-    use tracing::span::{Attributes, Id, Record};
-    use tracing::{Event, Metadata, Subscriber};
-
-    #[derive(Clone, Default)]
-    pub struct Capture(pub Arc<Mutex<String>>);
-
-    struct Line<'a>(&'a mut String);
-    impl Visit for Line<'_> {
-        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-            let _ = write!(self.0, " {}={:?}", field.name(), value);
-        }
-    }
-
-    impl Subscriber for Capture {
-        fn enabled(&self, _: &Metadata<'_>) -> bool {
-            true
-        }
-        fn new_span(&self, _: &Attributes<'_>) -> Id {
-            Id::from_u64(1)
-        }
-        fn record(&self, _: &Id, _: &Record<'_>) {}
-        fn record_follows_from(&self, _: &Id, _: &Id) {}
-        fn event(&self, event: &Event<'_>) {
-            let mut line = format!("{} {}", event.metadata().level(), event.metadata().target());
-            event.record(&mut Line(&mut line));
-            let mut out = self.0.lock().unwrap();
-            out.push_str(&line);
-            out.push('\n');
-        }
-        fn enter(&self, _: &Id) {}
-        fn exit(&self, _: &Id) {}
-    }
-
-    /// The process-wide capture (the tracing backend emits from its worker thread).
-    pub fn global() -> Capture {
-        static CAPTURE: OnceLock<Capture> = OnceLock::new();
-        CAPTURE
-            .get_or_init(|| {
-                let capture = Capture::default();
-                tracing::subscriber::set_global_default(capture.clone()).unwrap();
-                capture
-            })
-            .clone()
-    }
-}
-
 #[test]
 fn a_secret_value_reaches_no_output() {
     let json = SharedBuffer::new();
@@ -90,7 +40,7 @@ fn a_secret_value_reaches_no_output() {
         .backend(TextBackend::new(text.clone()))
         .backend(memory.clone());
     #[cfg(feature = "tracing")]
-    let capture = capture::global();
+    let capture = common::TracingCapture::global();
     #[cfg(feature = "tracing")]
     let builder = builder.backend(audit_core::backends::TracingBackend::new());
     let auditor = builder.build().unwrap();
@@ -159,7 +109,7 @@ fn a_secret_value_reaches_no_output() {
         ("text lines", text.contents()),
         ("debug and renderings", debug),
         #[cfg(feature = "tracing")]
-        ("tracing", capture.0.lock().unwrap().clone()),
+        ("tracing", capture.lines().join("\n")),
     ];
     for (name, output) in &outputs {
         assert!(output.len() > 100, "{name} output is empty");

@@ -1,46 +1,15 @@
 //! The `tracing` backend: target `audit`, one field per event key, WARN for failures.
 #![cfg(feature = "tracing")]
 
-use std::fmt::Write as _;
-use std::sync::{Arc, Mutex};
+mod common;
 
 use audit_core::backends::TracingBackend;
 use audit_core::{Actor, AuditEvent, Backend};
-use tracing::field::{Field, Visit};
-use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Metadata, Subscriber};
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<String>>>);
-
-struct Line<'a>(&'a mut String);
-impl Visit for Line<'_> {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        let _ = write!(self.0, " {}={:?}", field.name(), value);
-    }
-}
-
-impl Subscriber for Capture {
-    fn enabled(&self, _: &Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, _: &Attributes<'_>) -> Id {
-        Id::from_u64(1)
-    }
-    fn record(&self, _: &Id, _: &Record<'_>) {}
-    fn record_follows_from(&self, _: &Id, _: &Id) {}
-    fn event(&self, event: &Event<'_>) {
-        let mut line = format!("{} {}", event.metadata().level(), event.metadata().target());
-        event.record(&mut Line(&mut line));
-        self.0.lock().unwrap().push(line);
-    }
-    fn enter(&self, _: &Id) {}
-    fn exit(&self, _: &Id) {}
-}
+use common::TracingCapture;
 
 #[test]
 fn events_become_tracing_events_with_target_audit() {
-    let capture = Capture::default();
+    let capture = TracingCapture::default();
     let ok = AuditEvent::builder("login")
         .actor(Actor::new("u-1", "alice", "a@example.com"))
         .user_agent("curl/8")
@@ -56,7 +25,7 @@ fn events_become_tracing_events_with_target_audit() {
             .write_batch(&[ok.clone(), failed])
             .unwrap();
     });
-    let lines = capture.0.lock().unwrap().clone();
+    let lines = capture.lines();
     assert_eq!(lines.len(), 2);
     let first = &lines[0];
     assert!(first.starts_with("INFO audit message=audit_log"), "{first}");

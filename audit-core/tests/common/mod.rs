@@ -145,3 +145,60 @@ impl Backend for GateBackend {
 pub fn event(action: &str) -> AuditEvent {
     AuditEvent::builder(action).resource_type("thing").build()
 }
+
+/// A `tracing` subscriber that keeps every event as one line: `LEVEL target field=value …`.
+#[cfg(feature = "tracing")]
+#[derive(Clone, Default)]
+pub struct TracingCapture(Arc<Mutex<Vec<String>>>);
+
+#[cfg(feature = "tracing")]
+impl TracingCapture {
+    /// The process-wide capture, installed once as the global default (the tracing backend
+    /// emits from its worker thread, where a scoped default would not apply).
+    pub fn global() -> TracingCapture {
+        static CAPTURE: std::sync::OnceLock<TracingCapture> = std::sync::OnceLock::new();
+        CAPTURE
+            .get_or_init(|| {
+                let capture = TracingCapture::default();
+                tracing::subscriber::set_global_default(capture.clone()).unwrap();
+                capture
+            })
+            .clone()
+    }
+
+    /// The captured events, one line each.
+    pub fn lines(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+#[cfg(feature = "tracing")]
+struct FieldLine<'a>(&'a mut String);
+
+#[cfg(feature = "tracing")]
+impl tracing::field::Visit for FieldLine<'_> {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        use std::fmt::Write as _;
+        let _ = write!(self.0, " {}={:?}", field.name(), value);
+    }
+}
+
+#[cfg(feature = "tracing")]
+impl tracing::Subscriber for TracingCapture {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        let meta = event.metadata();
+        let mut line = format!("{} {}", meta.level(), meta.target());
+        event.record(&mut FieldLine(&mut line));
+        self.0.lock().unwrap().push(line);
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
