@@ -166,6 +166,8 @@ impl<B: Backend + ?Sized> Backend for Box<B> {
 pub struct BackendError {
     message: String,
     source: Option<Box<dyn Error + Send + Sync + 'static>>,
+    retryable: bool,
+    rejected: Option<Vec<uuid::Uuid>>,
 }
 
 impl BackendError {
@@ -174,6 +176,8 @@ impl BackendError {
         BackendError {
             message: message.into(),
             source: None,
+            retryable: false,
+            rejected: None,
         }
     }
 
@@ -185,7 +189,35 @@ impl BackendError {
         BackendError {
             message: message.into(),
             source: Some(source.into()),
+            retryable: false,
+            rejected: None,
         }
+    }
+
+    /// Marks the failure as transient: writing the same batch again may succeed (a dropped
+    /// connection, a locked database). The auditor retries such a batch with backoff, for a
+    /// bounded time, before it counts the batch as failed.
+    pub fn retryable(mut self) -> Self {
+        self.retryable = true;
+        self
+    }
+
+    /// Whether writing the same batch again may succeed.
+    pub fn is_retryable(&self) -> bool {
+        self.retryable
+    }
+
+    /// Says that only these events of the batch failed (by event id): the backend wrote all
+    /// the others. The auditor then counts only these as failed, and does not retry.
+    pub fn rejected(mut self, ids: Vec<uuid::Uuid>) -> Self {
+        self.rejected = Some(ids);
+        self
+    }
+
+    /// The events of the batch that failed, when the backend wrote the others; `None` when
+    /// the whole batch failed.
+    pub fn rejected_events(&self) -> Option<&[uuid::Uuid]> {
+        self.rejected.as_deref()
     }
 
     /// The message, without the cause.
