@@ -37,9 +37,15 @@ pub mod action;
 pub mod auditor;
 pub mod backend;
 pub mod backends;
+#[cfg(any(feature = "chain", feature = "fingerprint"))]
+pub mod canonical;
+#[cfg(feature = "chain")]
+pub mod chain;
 pub mod diff;
 pub mod docs;
 pub mod event;
+#[cfg(feature = "fingerprint")]
+pub mod fingerprint;
 pub mod query;
 mod registry;
 pub mod render;

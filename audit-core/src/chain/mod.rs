@@ -1,0 +1,32 @@
+//! Tamper evidence: a hash chain over the stored events, signed checkpoints of its head, and
+//! a verifier (feature `chain`).
+//!
+//! Anyone who can write to the audit database can edit a diff, back-date an event or delete
+//! a row. The chain makes every such edit visible:
+//!
+//! * **The chain** ([`hash`]): each stored event has a log position `seq` (1, 2, 3, … in
+//!   commit order, no gaps) and a chain hash,
+//!   `hash(seq) = SHA-256(hash(seq - 1) ‖ canonical bytes of the event)`, computed by the
+//!   store under its writer lock in the transaction that inserts the event. The
+//!   [canonical bytes](crate::canonical::event) cover every stored field and the position.
+//! * **Checkpoints** ([`checkpoint`]): the head (position and hash) at a time, signed with
+//!   Ed25519 in the C2SP checkpoint format, kept where the database's writers cannot rewrite
+//!   them (a file, a ticket, another system). A chain alone catches edits in the middle; only
+//!   a checkpoint kept elsewhere catches a chain recomputed after an edit, or the newest rows
+//!   deleted. Keys are made and read by [`keys`]; [`note`] is the signed-note format.
+//! * **The verifier** ([`verify`]): recomputes the chain, checks the checkpoints, names the
+//!   first event that does not match, and lists what it could not check.
+
+pub mod checkpoint;
+pub mod hash;
+pub mod keys;
+pub mod note;
+pub mod verify;
+
+pub use checkpoint::{Checkpoint, CheckpointError};
+pub use hash::{ChainHash, ChainHasher, ChainHead, HashParseError};
+pub use keys::{KeyError, SigningKey, VerifierKey};
+pub use verify::{
+    CheckpointCheck, CheckpointOutcome, Problem, ProblemKind, Start, Unchecked, UncheckedReason,
+    Verifier, VerifyReport,
+};
