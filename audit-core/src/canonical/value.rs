@@ -50,21 +50,29 @@ use std::ops::Range;
 use serde::Serialize;
 use serde::ser::{self, Impossible};
 use serde_json::Value;
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroize;
 
 /// Where encoded bytes go.
 pub trait Sink {
+    /// Whether the bytes may be secret, so that buffers on their way must be wiped.
+    const SECRET: bool = true;
+
     /// Appends `bytes`.
     fn put(&mut self, bytes: &[u8]);
 }
 
+/// A `Vec` holds what it is given, so wiping the buffers on the way would protect nothing.
 impl Sink for Vec<u8> {
+    const SECRET: bool = false;
+
     fn put(&mut self, bytes: &[u8]) {
         self.extend_from_slice(bytes);
     }
 }
 
 impl<S: Sink + ?Sized> Sink for &mut S {
+    const SECRET: bool = S::SECRET;
+
     fn put(&mut self, bytes: &[u8]) {
         (**self).put(bytes);
     }
@@ -287,20 +295,45 @@ fn put_number(sink: &mut impl Sink, number: impl fmt::Display) -> Result<(), Enc
     }
 }
 
-/// A buffer for secret bytes: wiped when dropped, and its old allocation wiped whenever it
-/// grows (a plain `Vec` would free it unwiped).
-#[derive(Default)]
-struct SecretBuf(Zeroizing<Vec<u8>>);
+/// The buffer of an object's entries. When the sink takes secrets ([`Sink::SECRET`]), it is
+/// wiped when dropped, and its old allocation is wiped whenever it grows (a plain `Vec`
+/// would free it unwiped).
+struct EntryBuf {
+    bytes: Vec<u8>,
+    wipe: bool,
+}
 
-impl Sink for SecretBuf {
-    fn put(&mut self, bytes: &[u8]) {
-        let needed = self.0.len() + bytes.len();
-        if needed > self.0.capacity() {
-            let mut grown = Zeroizing::new(Vec::with_capacity(needed.max(64).next_power_of_two()));
-            grown.extend_from_slice(&self.0);
-            self.0 = grown; // the old buffer is wiped as it drops
+impl EntryBuf {
+    fn new(wipe: bool) -> Self {
+        EntryBuf {
+            bytes: Vec::new(),
+            wipe,
         }
-        self.0.extend_from_slice(bytes);
+    }
+
+    fn len(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
+impl Sink for EntryBuf {
+    fn put(&mut self, bytes: &[u8]) {
+        let needed = self.bytes.len() + bytes.len();
+        if self.wipe && needed > self.bytes.capacity() {
+            let mut grown = Vec::with_capacity(needed.max(64).next_power_of_two());
+            grown.extend_from_slice(&self.bytes);
+            let mut old = std::mem::replace(&mut self.bytes, grown);
+            old.zeroize();
+        }
+        self.bytes.extend_from_slice(bytes);
+    }
+}
+
+impl Drop for EntryBuf {
+    fn drop(&mut self) {
+        if self.wipe {
+            self.bytes.zeroize();
+        }
     }
 }
 
@@ -561,7 +594,7 @@ compound!(SerializeTupleVariant for ArrayEncoder, fn serialize_field(value) => e
 struct ObjectEncoder<'a, S> {
     encoder: &'a mut Encoder<S>,
     /// Keys and encoded values, back to back.
-    buf: SecretBuf,
+    buf: EntryBuf,
     /// Per entry: the key's bytes and the encoded value's bytes within `buf`.
     entries: Vec<(Range<usize>, Range<usize>)>,
     /// A key written by `serialize_key`, waiting for its value.
@@ -574,7 +607,7 @@ impl<'a, S: Sink> ObjectEncoder<'a, S> {
     fn new(encoder: &'a mut Encoder<S>, variant: bool) -> Self {
         ObjectEncoder {
             encoder,
-            buf: SecretBuf::default(),
+            buf: EntryBuf::new(S::SECRET),
             entries: Vec::new(),
             pending_key: None,
             variant,
@@ -582,9 +615,9 @@ impl<'a, S: Sink> ObjectEncoder<'a, S> {
     }
 
     fn key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<Range<usize>, EncodeError> {
-        let start = self.buf.0.len();
+        let start = self.buf.len();
         key.serialize(KeyEncoder { buf: &mut self.buf })?;
-        Ok(start..self.buf.0.len())
+        Ok(start..self.buf.len())
     }
 
     fn value<T: Serialize + ?Sized>(
@@ -592,11 +625,11 @@ impl<'a, S: Sink> ObjectEncoder<'a, S> {
         key: Range<usize>,
         value: &T,
     ) -> Result<(), EncodeError> {
-        let start = self.buf.0.len();
+        let start = self.buf.len();
         value.serialize(&mut Encoder {
             sink: &mut self.buf,
         })?;
-        self.entries.push((key, start..self.buf.0.len()));
+        self.entries.push((key, start..self.buf.len()));
         Ok(())
     }
 
@@ -610,7 +643,7 @@ impl<'a, S: Sink> ObjectEncoder<'a, S> {
     }
 
     fn finish(mut self) -> Result<(), EncodeError> {
-        let buf = &self.buf.0;
+        let buf = &self.buf.bytes;
         // Already in order for sorted maps (serde_json's, BTreeMap); stable for duplicates.
         self.entries
             .sort_by(|(a, _), (b, _)| buf[a.clone()].cmp(&buf[b.clone()]));
@@ -652,7 +685,7 @@ compound!(SerializeStructVariant for ObjectEncoder, fn serialize_field(key, valu
 /// Writes a map key's text (raw bytes: the object writes the tag and length), turning the
 /// keys JSON allows into strings as serde_json does.
 struct KeyEncoder<'a> {
-    buf: &'a mut SecretBuf,
+    buf: &'a mut EntryBuf,
 }
 
 impl KeyEncoder<'_> {

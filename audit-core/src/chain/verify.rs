@@ -423,11 +423,31 @@ impl Verifier {
         let covered_to = newest_matched.unwrap_or(0);
         let first = self.report.first.unwrap_or(head.seq.saturating_add(1));
         if head.seq > covered_to && head.seq >= first {
-            self.unchecked(
-                covered_to.max(first.saturating_sub(1)) + 1,
-                head.seq,
-                UncheckedReason::NotSigned,
-            );
+            // The positions after the newest matching checkpoint, but those already listed
+            // for another reason.
+            let mut from = covered_to.max(first.saturating_sub(1)) + 1;
+            let mut listed: Vec<(u64, u64)> = self
+                .report
+                .unchecked
+                .iter()
+                .map(|u| (u.from, u.to))
+                .collect();
+            listed.sort_unstable();
+            for (a, b) in listed {
+                if b < from {
+                    continue;
+                }
+                if a > head.seq {
+                    break;
+                }
+                if a > from {
+                    self.unchecked(from, a - 1, UncheckedReason::NotSigned);
+                }
+                from = from.max(b.saturating_add(1));
+            }
+            if from <= head.seq {
+                self.unchecked(from, head.seq, UncheckedReason::NotSigned);
+            }
         }
         self.report.head = head;
         self.report.checkpoints = self.checkpoints;
