@@ -61,6 +61,7 @@ use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use crate::canonical::value::{self, EncodeError, Sink};
+use crate::key_file::{self, Access, KeyFileError};
 
 /// The domain separation tag every fingerprint's input starts with.
 pub const DOMAIN: &[u8] = b"audit-secret-v1\0";
@@ -166,6 +167,12 @@ impl FingerprintKey {
             self.id,
             Zeroizing::new(URL_SAFE_NO_PAD.encode(&*self.key)).as_str()
         ))
+    }
+
+    /// Writes a new key file holding this key, readable by its owner only (mode 0600 on
+    /// Unix). Refuses to replace an existing file.
+    pub fn write_file(&self, path: &Path) -> Result<(), FingerprintError> {
+        key_file::write_new(path, Access::Private, &self.to_text()).map_err(FingerprintError::File)
     }
 
     /// Parses a key file line. The error never quotes the key.
@@ -282,27 +289,11 @@ impl Keyring {
         })
     }
 
-    /// Reads a key file. On Unix, refuses a file that other users can read or write.
+    /// Reads a key file. On Unix, refuses a file that users other than its owner can
+    /// access.
     pub fn read_file(path: &Path) -> Result<Self, FingerprintError> {
-        let io = |source| FingerprintError::Io {
-            path: path.to_owned(),
-            source,
-        };
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(path).map_err(io)?.permissions().mode();
-            if mode & 0o077 != 0 {
-                return Err(FingerprintError::Unprotected {
-                    path: path.to_owned(),
-                    mode: mode & 0o777,
-                });
-            }
-        }
-        let bytes = Zeroizing::new(std::fs::read(path).map_err(io)?);
-        let text = std::str::from_utf8(&bytes)
-            .map_err(|_| FingerprintError::MalformedKey("the key file is not UTF-8 text"))?;
-        Self::parse(text)
+        let text = key_file::read(path, Access::Private).map_err(FingerprintError::File)?;
+        Self::parse(&text)
     }
 }
 
@@ -390,22 +381,10 @@ pub enum FingerprintError {
     NulInName,
     /// The secret's type has no JSON form.
     Encode(EncodeError),
-    /// A key file that other users can read.
-    Unprotected {
-        /// The file.
-        path: std::path::PathBuf,
-        /// Its permission bits.
-        mode: u32,
-    },
     /// The system's random number generator failed.
     Random(String),
-    /// Reading a key file failed.
-    Io {
-        /// The file.
-        path: std::path::PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
+    /// Reading or writing a key file failed.
+    File(KeyFileError),
 }
 
 impl fmt::Display for FingerprintError {
@@ -439,16 +418,10 @@ impl fmt::Display for FingerprintError {
                 f.write_str("a resource type or field name holds a NUL character")
             }
             FingerprintError::Encode(e) => write!(f, "cannot fingerprint the value: {e}"),
-            FingerprintError::Unprotected { path, mode } => write!(
-                f,
-                "fingerprint key file {} is accessible by other users (mode {mode:o}): run `chmod 600 {}`",
-                path.display(),
-                path.display()
-            ),
             FingerprintError::Random(e) => {
                 write!(f, "the system random number generator failed: {e}")
             }
-            FingerprintError::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            FingerprintError::File(e) => e.fmt(f),
         }
     }
 }
@@ -457,7 +430,7 @@ impl std::error::Error for FingerprintError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             FingerprintError::Encode(e) => Some(e),
-            FingerprintError::Io { source, .. } => Some(source),
+            FingerprintError::File(e) => Some(e),
             _ => None,
         }
     }
@@ -578,6 +551,16 @@ mod tests {
         let err = Keyring::parse(bad).unwrap_err();
         assert!(!err.to_string().contains("QkJC"), "{err}");
         assert!(Keyring::parse("# nothing\n").is_err());
+        let path = std::env::temp_dir().join(format!("audit-fp-key-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        b.write_file(&path).unwrap();
+        let read = Keyring::read_file(&path).unwrap();
+        assert_eq!(read.current().id(), "k1");
+        assert!(matches!(
+            b.write_file(&path),
+            Err(FingerprintError::File(KeyFileError::Exists(_)))
+        ));
+        std::fs::remove_file(&path).unwrap();
         assert!(format!("{a:?}").contains("k2") && !format!("{a:?}").contains(&*a.to_text()));
     }
 

@@ -46,6 +46,8 @@ pub mod docs;
 pub mod event;
 #[cfg(feature = "fingerprint")]
 pub mod fingerprint;
+#[cfg(any(feature = "chain", feature = "fingerprint"))]
+pub mod key_file;
 pub mod query;
 mod registry;
 pub mod render;

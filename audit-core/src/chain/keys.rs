@@ -23,7 +23,6 @@
 //! ```
 
 use std::fmt;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -31,6 +30,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
+
+use crate::key_file::{self, Access, KeyFileError};
 
 /// The signed-note signature type of Ed25519.
 const ED25519: u8 = 0x01;
@@ -174,25 +175,16 @@ impl SigningKey {
     }
 
     /// Reads a private key file. On Unix, refuses a file that users other than its owner
-    /// can read or write, as ssh does.
+    /// can access, as ssh does.
     pub fn read_file(path: &Path) -> Result<Self, KeyError> {
-        check_private_mode(path)?;
-        let text = Zeroizing::new(std::fs::read(path).map_err(|e| KeyError::io(path, e))?);
-        let text = std::str::from_utf8(&text).map_err(|_| KeyError::Malformed {
-            what: "private key",
-            why: "the file is not UTF-8 text",
-        })?;
-        Self::parse(text).map_err(|e| e.in_file(path))
+        let text = key_file::read(path, Access::Private).map_err(KeyError::File)?;
+        Self::parse(&text).map_err(|e| e.in_file(path))
     }
 
     /// Writes the private key file, readable by its owner only (mode 0600 on Unix). Refuses
     /// to replace an existing file.
     pub fn write_file(&self, path: &Path) -> Result<(), KeyError> {
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        write_new(path, &options, self.to_text().as_bytes())
+        key_file::write_new(path, Access::Private, &self.to_text()).map_err(KeyError::File)
     }
 
     /// Signs `message` (deterministic Ed25519, RFC 8032).
@@ -242,7 +234,7 @@ impl VerifierKey {
 
     /// Reads a public key file: one key per line; blank lines and `#` comments are skipped.
     pub fn read_file(path: &Path) -> Result<Vec<Self>, KeyError> {
-        let text = std::fs::read_to_string(path).map_err(|e| KeyError::io(path, e))?;
+        let text = key_file::read(path, Access::Public).map_err(KeyError::File)?;
         let keys = text
             .lines()
             .map(str::trim)
@@ -261,9 +253,7 @@ impl VerifierKey {
 
     /// Writes the public key file. Refuses to replace an existing file.
     pub fn write_file(&self, path: &Path) -> Result<(), KeyError> {
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        write_new(path, &options, self.to_string().as_bytes())
+        key_file::write_new(path, Access::Public, &self.to_string()).map_err(KeyError::File)
     }
 }
 
@@ -335,41 +325,6 @@ fn parse_key_id(text: &str) -> Option<u32> {
         .flatten()
 }
 
-fn write_new(path: &Path, options: &std::fs::OpenOptions, text: &[u8]) -> Result<(), KeyError> {
-    let mut file = options.open(path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::AlreadyExists {
-            KeyError::Exists(path.to_owned())
-        } else {
-            KeyError::io(path, e)
-        }
-    })?;
-    file.write_all(text)
-        .and_then(|()| file.write_all(b"\n"))
-        .and_then(|()| file.sync_all())
-        .map_err(|e| KeyError::io(path, e))
-}
-
-#[cfg(unix)]
-fn check_private_mode(path: &Path) -> Result<(), KeyError> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(path)
-        .map_err(|e| KeyError::io(path, e))?
-        .permissions()
-        .mode();
-    if mode & 0o077 != 0 {
-        return Err(KeyError::Unprotected {
-            path: path.to_owned(),
-            mode: mode & 0o777,
-        });
-    }
-    Ok(())
-}
-
-#[cfg(not(unix))]
-fn check_private_mode(_: &Path) -> Result<(), KeyError> {
-    Ok(())
-}
-
 /// Why a key could not be made, read or written. Never quotes a private key.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -397,24 +352,10 @@ pub enum KeyError {
     },
     /// A signature type other than Ed25519 (0x01).
     UnsupportedAlgorithm(u8),
-    /// A private key file that other users can read.
-    Unprotected {
-        /// The file.
-        path: PathBuf,
-        /// Its permission bits.
-        mode: u32,
-    },
-    /// The file to write exists already.
-    Exists(PathBuf),
     /// The system's random number generator failed.
     Random(String),
     /// Reading or writing a key file failed.
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
+    File(KeyFileError),
     /// A problem with the key in a file.
     InFile {
         /// The file.
@@ -425,16 +366,9 @@ pub enum KeyError {
 }
 
 impl KeyError {
-    fn io(path: &Path, source: std::io::Error) -> Self {
-        KeyError::Io {
-            path: path.to_owned(),
-            source,
-        }
-    }
-
     fn in_file(self, path: &Path) -> Self {
         match self {
-            KeyError::Io { .. } | KeyError::InFile { .. } | KeyError::Unprotected { .. } => self,
+            KeyError::File(_) | KeyError::InFile { .. } => self,
             other => KeyError::InFile {
                 path: path.to_owned(),
                 source: Box::new(other),
@@ -463,19 +397,8 @@ impl fmt::Display for KeyError {
                 f,
                 "unsupported signature type 0x{alg:02x}: only Ed25519 (0x01) keys are supported"
             ),
-            KeyError::Unprotected { path, mode } => write!(
-                f,
-                "private key file {} is accessible by other users (mode {mode:o}): run `chmod 600 {}`",
-                path.display(),
-                path.display()
-            ),
-            KeyError::Exists(path) => write!(
-                f,
-                "{} exists already: a key file is never overwritten; choose another path or remove it first",
-                path.display()
-            ),
             KeyError::Random(e) => write!(f, "the system random number generator failed: {e}"),
-            KeyError::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            KeyError::File(e) => e.fmt(f),
             KeyError::InFile { path, source } => write!(f, "{}: {source}", path.display()),
         }
     }
@@ -484,7 +407,7 @@ impl fmt::Display for KeyError {
 impl std::error::Error for KeyError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            KeyError::Io { source, .. } => Some(source),
+            KeyError::File(e) => Some(e),
             KeyError::InFile { source, .. } => Some(source.as_ref()),
             _ => None,
         }
@@ -575,7 +498,10 @@ mod tests {
         let public = dir.join("checkpoint.pub");
         key.write_file(&private).unwrap();
         key.verifier().write_file(&public).unwrap();
-        assert!(matches!(key.write_file(&private), Err(KeyError::Exists(_))));
+        assert!(matches!(
+            key.write_file(&private),
+            Err(KeyError::File(KeyFileError::Exists(_)))
+        ));
         let back = SigningKey::read_file(&private).unwrap();
         assert_eq!(back.verifier(), key.verifier());
         assert_eq!(VerifierKey::read_file(&public).unwrap(), [key.verifier()]);
