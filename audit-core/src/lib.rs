@@ -39,7 +39,6 @@ pub mod backend;
 pub mod backends;
 #[cfg(any(feature = "chain", feature = "fingerprint"))]
 pub mod canonical;
-#[cfg(feature = "chain")]
 pub mod chain;
 pub mod diff;
 pub mod docs;

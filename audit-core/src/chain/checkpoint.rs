@@ -32,6 +32,8 @@
 
 use std::fmt;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::hash::{ChainHash, ChainHead};
@@ -72,7 +74,7 @@ impl Checkpoint {
             "{}\n{}\n{}\n",
             self.origin,
             self.head.seq,
-            self.head.hash.to_base64()
+            STANDARD.encode(self.head.hash.as_bytes())
         );
         if let Some(time) = self.time {
             text.push_str(TIME_PREFIX);
@@ -142,8 +144,7 @@ fn parse_text(text: &str) -> Result<Checkpoint, CheckpointError> {
                 shown(size)
             ))
         })?;
-    let hash =
-        ChainHash::from_base64(root).map_err(|e| malformed(format!("the root hash line: {e}")))?;
+    let hash = root_hash(root)?;
     let mut checkpoint = Checkpoint {
         origin: origin.to_owned(),
         head: ChainHead { seq, hash },
@@ -171,6 +172,20 @@ fn parse_text(text: &str) -> Result<Checkpoint, CheckpointError> {
         }
     }
     Ok(checkpoint)
+}
+
+/// Reads the root hash line: standard base64 of exactly 32 bytes.
+fn root_hash(line: &str) -> Result<ChainHash, CheckpointError> {
+    let bad = |why: &str| {
+        CheckpointError::Malformed(format!("the root hash line `{}` {why}", shown(line)))
+    };
+    let bytes = STANDARD
+        .decode(line)
+        .map_err(|_| bad("is not standard base64"))?;
+    let bytes: [u8; 32] = bytes
+        .try_into()
+        .map_err(|b: Vec<u8>| bad(&format!("holds {} bytes, not 32", b.len())))?;
+    Ok(ChainHash::from_bytes(bytes))
 }
 
 /// Why a checkpoint could not be signed or read.
@@ -263,14 +278,15 @@ mod tests {
     #[test]
     fn malformed_checkpoint_texts_are_refused_with_the_reason() {
         let key = SigningKey::generate("log").unwrap();
-        let root = ChainHash::GENESIS.to_base64();
+        let root = STANDARD.encode(ChainHash::GENESIS.as_bytes());
         let cases = [
             ("log\n1\n".to_owned(), "three lines"),
             (format!("\n1\n{root}\n"), "origin line is empty"),
             (format!("log\n01\n{root}\n"), "leading zeros"),
             (format!("log\n-1\n{root}\n"), "size line"),
             (format!("log\n99999999999999999999\n{root}\n"), "size line"),
-            ("log\n1\nAAAA\n".to_owned(), "not 32"),
+            ("log\n1\nAAAA\n".to_owned(), "holds 3 bytes, not 32"),
+            ("log\n1\nnot base64!\n".to_owned(), "is not standard base64"),
             (format!("log\n1\n{root}\ntime yesterday\n"), "RFC 3339"),
             (
                 format!("log\n1\n{root}\ntime 2024-01-01T00:00:00Z\ntime 2024-01-01T00:00:00Z\n"),

@@ -1,4 +1,5 @@
-//! The chain hash of each stored event, and the head of the chain.
+//! The chain hash of each stored event, and the head of the chain. (Computing hashes is
+//! [`ChainHasher`](super::ChainHasher)'s job, with the feature `chain`.)
 //!
 //! `hash(seq) = SHA-256(hash(seq - 1) ‖ canonical bytes of the event at seq)`, where the
 //! [canonical bytes](crate::canonical::event) begin with their format tag and include `seq`.
@@ -7,29 +8,18 @@
 //! of SHA-256, and an empty log's checkpoint then has the plain root `AAAA…AAA=`.
 //!
 //! ```
-//! use audit_core::chain::{ChainHasher, ChainHead};
-//! use audit_core::{action, AuditEvent};
+//! use audit_core::chain::{ChainHash, ChainHead};
 //!
-//! let mut hasher = ChainHasher::new();
-//! let first = AuditEvent::builder(action::LOGIN).resource_type("api_key").build();
-//! let head = hasher.next(&ChainHead::GENESIS, &first).unwrap();
-//! assert_eq!(head.seq, 1);
-//! assert_eq!(head.hash, hasher.hash(&ChainHash::GENESIS, 1, &first));
-//! # use audit_core::chain::ChainHash;
-//! let text = head.hash.to_string(); // 64 hex digits
-//! assert_eq!(text.parse::<ChainHash>().unwrap(), head.hash);
+//! let text = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+//! let hash: ChainHash = text.parse().unwrap();
+//! assert_eq!(hash.to_string(), text);
+//! assert_eq!(ChainHead::GENESIS.hash, ChainHash::GENESIS);
 //! ```
 
 use std::fmt;
 use std::str::FromStr;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use sha2::{Digest, Sha256};
-
-use crate::AuditEvent;
-use crate::canonical::event::write_canonical;
 
 /// A SHA-256 chain hash. Displays (and parses, and serializes) as 64 lowercase hex digits.
 /// The default is [`ChainHash::GENESIS`].
@@ -48,22 +38,6 @@ impl ChainHash {
     /// The hash's bytes.
     pub const fn as_bytes(&self) -> &[u8; 32] {
         &self.0
-    }
-
-    /// Standard base64 with padding, as a checkpoint's root hash line has it.
-    pub fn to_base64(&self) -> String {
-        STANDARD.encode(self.0)
-    }
-
-    /// Parses standard base64 of exactly 32 bytes.
-    pub fn from_base64(text: &str) -> Result<Self, HashParseError> {
-        let bytes = STANDARD
-            .decode(text)
-            .map_err(|_| HashParseError::new(text, "it is not standard base64"))?;
-        let bytes: [u8; 32] = bytes.try_into().map_err(|b: Vec<u8>| {
-            HashParseError::new(text, &format!("it holds {} bytes, not 32", b.len()))
-        })?;
-        Ok(ChainHash(bytes))
     }
 }
 
@@ -126,7 +100,7 @@ pub struct HashParseError {
 }
 
 impl HashParseError {
-    fn new(text: &str, why: &str) -> Self {
+    pub(crate) fn new(text: &str, why: &str) -> Self {
         HashParseError {
             message: format!(
                 "invalid chain hash `{}`: {why}",
@@ -170,60 +144,17 @@ impl fmt::Display for ChainHead {
     }
 }
 
-/// Computes chain hashes, reusing one buffer for the canonical bytes.
-#[derive(Debug, Default)]
-pub struct ChainHasher {
-    buf: Vec<u8>,
-}
-
-impl ChainHasher {
-    /// A hasher.
-    pub fn new() -> Self {
-        ChainHasher {
-            buf: Vec::with_capacity(1024),
-        }
-    }
-
-    /// The hash of `event` stored at position `seq` right after an event whose hash is
-    /// `prev`.
-    pub fn hash(&mut self, prev: &ChainHash, seq: u64, event: &AuditEvent) -> ChainHash {
-        self.buf.clear();
-        write_canonical(seq, event, &mut self.buf);
-        let mut sha = Sha256::new();
-        sha.update(prev.0);
-        sha.update(&self.buf);
-        ChainHash(sha.finalize().into())
-    }
-
-    /// The head after appending `event` to a log whose head is `head`: the next position
-    /// and its hash. This is the one step a store runs for each new event, under its writer
-    /// lock, in the transaction that inserts the event. `None` only if the position would pass
-    /// `u64::MAX`.
-    pub fn next(&mut self, head: &ChainHead, event: &AuditEvent) -> Option<ChainHead> {
-        let seq = head.seq.checked_add(1)?;
-        Some(ChainHead {
-            seq,
-            hash: self.hash(&head.hash, seq, event),
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn hex_and_base64_round_trip() {
+    fn hex_round_trips() {
         let h = ChainHash::from_bytes(std::array::from_fn(|i| i as u8 * 7));
         assert_eq!(h.to_string().parse::<ChainHash>().unwrap(), h);
         assert_eq!(
             h.to_string().to_uppercase().parse::<ChainHash>().unwrap(),
             h
-        );
-        assert_eq!(ChainHash::from_base64(&h.to_base64()).unwrap(), h);
-        assert_eq!(
-            ChainHash::GENESIS.to_base64(),
-            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
         );
         let json = serde_json::to_string(&h).unwrap();
         assert_eq!(serde_json::from_str::<ChainHash>(&json).unwrap(), h);
@@ -234,26 +165,8 @@ mod tests {
         for bad in ["", "zz", &"g".repeat(64), &"a".repeat(63), &"é".repeat(32)] {
             assert!(bad.parse::<ChainHash>().is_err(), "{bad}");
         }
-        let err = ChainHash::from_base64("AAAA").unwrap_err();
-        assert!(err.to_string().contains("3 bytes, not 32"), "{err}");
-        let err = ChainHash::from_base64("not base64!").unwrap_err();
-        assert!(err.to_string().contains("not standard base64"), "{err}");
         let err = "\u{1b}[31m".parse::<ChainHash>().unwrap_err();
         assert!(!err.to_string().contains('\u{1b}'), "{err}");
-    }
-
-    #[test]
-    fn each_link_depends_on_the_previous_hash_and_the_position() {
-        let e = AuditEvent::builder("login").build();
-        let mut h = ChainHasher::new();
-        let a = h.hash(&ChainHash::GENESIS, 1, &e);
-        assert_ne!(a, h.hash(&a, 1, &e));
-        assert_ne!(a, h.hash(&ChainHash::GENESIS, 2, &e));
-        assert_eq!(a, h.hash(&ChainHash::GENESIS, 1, &e));
-        let max = ChainHead {
-            seq: u64::MAX,
-            hash: a,
-        };
-        assert_eq!(h.next(&max, &e), None);
+        assert!(err.to_string().contains("64 hex digits"), "{err}");
     }
 }

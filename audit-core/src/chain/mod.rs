@@ -1,10 +1,11 @@
 //! Tamper evidence: a hash chain over the stored events, signed checkpoints of its head, and
-//! a verifier (feature `chain`).
+//! a verifier (feature `chain`; [`ChainHash`] and [`ChainHead`] exist without it, as stored
+//! events carry them).
 //!
 //! Anyone who can write to the audit database can edit a diff, back-date an event or delete
 //! a row. The chain makes every such edit visible:
 //!
-//! * **The chain** ([`hash`]): each stored event has a log position `seq` (1, 2, 3, … in
+//! * **The chain** ([`hash`], [`hasher`]): each stored event has a log position `seq` (1, 2, 3, … in
 //!   commit order, no gaps) and a chain hash,
 //!   `hash(seq) = SHA-256(hash(seq - 1) ‖ canonical bytes of the event)`, computed by the
 //!   store under its writer lock in the transaction that inserts the event. The
@@ -17,15 +18,26 @@
 //! * **The verifier** ([`verify`]): recomputes the chain, checks the checkpoints, names the
 //!   first event that does not match, and lists what it could not check.
 
+#[cfg(feature = "chain")]
 pub mod checkpoint;
 pub mod hash;
+#[cfg(feature = "chain")]
+pub mod hasher;
+#[cfg(feature = "chain")]
 pub mod keys;
+#[cfg(feature = "chain")]
 pub mod note;
+#[cfg(feature = "chain")]
 pub mod verify;
 
+#[cfg(feature = "chain")]
 pub use checkpoint::{Checkpoint, CheckpointError};
-pub use hash::{ChainHash, ChainHasher, ChainHead, HashParseError};
+pub use hash::{ChainHash, ChainHead, HashParseError};
+#[cfg(feature = "chain")]
+pub use hasher::ChainHasher;
+#[cfg(feature = "chain")]
 pub use keys::{KeyError, SigningKey, VerifierKey};
+#[cfg(feature = "chain")]
 pub use verify::{
     CheckpointCheck, CheckpointOutcome, Problem, ProblemKind, Start, Unchecked, UncheckedReason,
     Verifier, VerifyReport,

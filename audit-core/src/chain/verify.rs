@@ -59,7 +59,8 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::checkpoint::Checkpoint;
-use super::hash::{ChainHash, ChainHasher, ChainHead};
+use super::hash::{ChainHash, ChainHead};
+use super::hasher::ChainHasher;
 use crate::AuditEvent;
 
 /// The most problems a report lists; [`VerifyReport::problems_total`] counts them all.
