@@ -213,7 +213,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             output,
         } => {
             let filter = parse(&mut *store, &filter)?;
-            let format: Format = format.parse().map_err(Failure::Usage)?;
+            let format: Format = format.parse().map_err(|e: audit_core::store::export::UnknownFormat| Failure::Usage(e.to_string()))?;
             // The total is counted only when a progress bar will show it.
             let total = if Progress::visible() {
                 match store.count(&filter, u64::MAX - 1)? {
@@ -299,7 +299,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                             writer.write(event)?;
                         }
                         writer.flush()?;
-                        writer.get_mut().get_ref().sync_data()?;
+                        writer.get_ref().get_ref().sync_data()?;
                         Ok(())
                     };
                     store.purge(&options, Some(&mut archive), &mut |n| progress.update(n))?

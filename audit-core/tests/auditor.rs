@@ -8,7 +8,7 @@ use std::time::Duration;
 use audit_core::backends::{JsonLinesBackend, Match, MemoryBackend, SharedBuffer, TextBackend};
 use audit_core::{
     Actor, AuditEvent, Auditor, Backend, BackendError, Fields, Overflow, RecordError,
-    RequestContext, Route, action,
+    RequestContext, Route, Router, action,
 };
 use common::{FailingBackend, Gate, GateBackend, Workspace, event, workspace};
 use serde_json::json;
@@ -190,19 +190,17 @@ fn background_events_for_system_actors() {
 
 #[test]
 fn routing_sends_each_event_to_the_backends_of_its_decision() {
-    let store = MemoryBackend::new().named("store").with_route(Route::Store);
-    let export = MemoryBackend::new()
-        .named("export")
-        .with_route(Route::Export);
+    let store = MemoryBackend::new().named("store");
+    let export = MemoryBackend::new().named("export");
+    let router = Router::new(|e: &AuditEvent| match e.action.as_str() {
+        "login" => Route::Export,
+        "view" => Route::Drop,
+        "write" => Route::Store,
+        _ => Route::StoreAndExport,
+    });
     let auditor = Auditor::builder()
-        .backend(store.clone())
-        .backend(export.clone())
-        .filter(|e: &AuditEvent| match e.action.as_str() {
-            "login" => Route::Export,
-            "view" => Route::Drop,
-            "write" => Route::Store,
-            _ => Route::StoreAndExport,
-        })
+        .backend(store.clone().with_filter(router.stores()))
+        .backend(export.clone().with_filter(router.exports()))
         .build()
         .unwrap();
     for a in ["login", "view", "write", "delete"] {
@@ -221,7 +219,7 @@ fn routing_sends_each_event_to_the_backends_of_its_decision() {
 
 #[test]
 fn the_default_filter_stores_and_exports_everything() {
-    let store = MemoryBackend::new().named("store").with_route(Route::Store);
+    let store = MemoryBackend::new().named("store");
     let out = SharedBuffer::new();
     let auditor = Auditor::builder()
         .backend(store.clone())
@@ -247,9 +245,7 @@ fn a_failing_or_panicking_backend_never_stops_the_others_and_is_counted() {
     }
     let memory = MemoryBackend::new();
     let auditor = Auditor::builder()
-        .backend(FailingBackend {
-            route: Route::Store,
-        })
+        .backend(FailingBackend)
         .backend(Panicking)
         .backend(memory.clone())
         .max_batch(4)

@@ -4,7 +4,7 @@
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use audit_core::{AuditEvent, Auditable, Backend, BackendError, Route};
+use audit_core::{AuditEvent, Auditable, Backend, BackendError};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -49,16 +49,11 @@ pub fn fixed_time() -> DateTime<Utc> {
 }
 
 /// Fails every batch.
-pub struct FailingBackend {
-    pub route: Route,
-}
+pub struct FailingBackend;
 
 impl Backend for FailingBackend {
     fn name(&self) -> &str {
         "failing"
-    }
-    fn route(&self) -> Route {
-        self.route
     }
     fn write_batch(&mut self, _: &[AuditEvent]) -> Result<(), BackendError> {
         Err(BackendError::new("database is on fire"))

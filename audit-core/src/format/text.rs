@@ -1,69 +1,49 @@
-//! The two line renderings of an [`AuditEvent`]: canonical JSON and human-readable text.
-//!
-//! * [`json_line`]: the event's JSON object (the contract's snake_case keys) on one line.
-//!   JSON escaping keeps any newline or control character inside a value from breaking the
-//!   line.
-//! * [`text_line`]: a `key=value` line in the style of Coder's human-readable service logs:
+//! The human-readable text line of an event, in the style of Coder's service logs:
 //!
 //! ```text
 //! 2023-06-13 03:43:29.233 [info] audit_log ID=0188b2a4-… Time="2023-06-13T03:43:29.230422Z" UserID=u-1 Username=alice … Action=start Diff="{}" StatusCode=200 …
 //! ```
 //!
-//!   The level is `[info]`, or `[warn]` for a failed action (status ≥ 400). A value is
-//!   written bare when it is made only of ASCII letters, digits and `-_./@+`; otherwise it is
-//!   quoted, with `"` and `\` backslash-escaped and every control, line-separator,
-//!   bidirectional-override and zero-width character escaped (`\n`, `\r`, `\t`, `\u2028`, …),
-//!   so no value can end the line, forge a second entry, or hide text. A missing value is
-//!   `<nil>`; the diff and additional fields are compact JSON, quoted.
-//!
-//! ```
-//! use audit_core::{AuditEvent, render};
-//!
-//! let event = AuditEvent::builder("login").user_agent("evil\nfake entry").build();
-//! let text = render::text_line(&event);
-//! assert_eq!(text.lines().count(), 1);
-//! assert!(text.contains(r#"UserAgent="evil\nfake entry""#));
-//!
-//! let json = render::json_line(&event);
-//! assert_eq!(json.lines().count(), 1);
-//! assert!(json.contains(r#""user_agent":"evil\nfake entry""#));
-//! ```
+//! The level is `[info]`, or `[warn]` for a failed action (status ≥ 400). A value is written
+//! bare when it is made only of ASCII letters, digits and `-_./@+`; otherwise it is quoted,
+//! with `"` and `\` backslash-escaped and every unsafe character escaped by the
+//! [terminal-safe rule](super::escape), so no value can end the line, forge a second entry, or
+//! hide text. A missing value is `<nil>`; the diff and additional fields are compact JSON,
+//! quoted.
 
 use std::fmt::{self, Display, Write as _};
 
+use super::Json;
+use super::escape::write_escaped;
 use crate::AuditEvent;
-
-/// The event as one line of JSON, without the trailing newline.
-pub fn json_line(event: &AuditEvent) -> String {
-    serde_json::to_string(event)
-        .unwrap_or_else(|_| r#"{"error":"unserializable audit event"}"#.to_owned())
-}
-
-/// Appends the event as one line of JSON and a `\n` to `out`.
-pub fn write_json_line(event: &AuditEvent, out: &mut Vec<u8>) {
-    let start = out.len();
-    if serde_json::to_writer(&mut *out, event).is_err() {
-        // Unreachable for `AuditEvent` (string keys, finite values), but never lose the line.
-        out.truncate(start);
-        out.extend_from_slice(br#"{"error":"unserializable audit event"}"#);
-    }
-    out.push(b'\n');
-}
 
 /// The event as one human-readable line, without the trailing newline.
 pub fn text_line(event: &AuditEvent) -> String {
-    Text(event).to_string()
+    Text::new(event).to_string()
 }
 
 /// Appends the event as one human-readable line and a `\n` to `out`.
 pub fn write_text_line(event: &AuditEvent, out: &mut String) {
     // Writing to a String never fails.
-    let _ = writeln!(out, "{}", Text(event));
+    let _ = writeln!(out, "{}", Text::new(event));
 }
 
-/// Displays an event as one human-readable line (see the [module docs](self)).
+/// Displays an event as one human-readable line (see the [module docs](super)).
+///
+/// ```
+/// let event = audit_core::AuditEvent::builder("login").build();
+/// let line = audit_core::format::Text::new(&event).to_string();
+/// assert!(line.contains(" Action=login "));
+/// ```
 #[derive(Debug, Clone, Copy)]
-pub struct Text<'a>(pub &'a AuditEvent);
+pub struct Text<'a>(&'a AuditEvent);
+
+impl<'a> Text<'a> {
+    /// Displays `event`.
+    pub fn new(event: &'a AuditEvent) -> Self {
+        Text(event)
+    }
+}
 
 impl Display for Text<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -98,16 +78,6 @@ impl Display for Text<'_> {
     }
 }
 
-/// Displays a value as compact JSON.
-pub(crate) struct Json<'a, T>(pub(crate) &'a T);
-
-impl<T: serde::Serialize> Display for Json<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let text = serde_json::to_string(self.0).map_err(|_| fmt::Error)?;
-        f.write_str(&text)
-    }
-}
-
 fn kv_str(f: &mut fmt::Formatter<'_>, key: &str, value: &str) -> fmt::Result {
     write!(f, " {key}=")?;
     write_str_value(f, value)
@@ -133,11 +103,11 @@ fn write_value(f: &mut fmt::Formatter<'_>, value: &dyn Display) -> fmt::Result {
     write_str_value(f, &buf)
 }
 
-/// Writes `s` as a text-form value: bare if every character is safe, else quoted.
+/// Writes `s` as a text-line value: bare if every character is safe, else quoted.
 ///
 /// ```
 /// let mut out = String::new();
-/// audit_core::render::write_str_value(&mut out, "a b\"c\u{2028}").unwrap();
+/// audit_core::format::write_str_value(&mut out, "a b\"c\u{2028}").unwrap();
 /// assert_eq!(out, r#""a b\"c\u2028""#);
 /// ```
 pub fn write_str_value(out: &mut impl fmt::Write, s: &str) -> fmt::Result {
@@ -148,46 +118,18 @@ pub fn write_str_value(out: &mut impl fmt::Write, s: &str) -> fmt::Result {
         return out.write_str(s);
     }
     out.write_char('"')?;
-    let mut run = 0;
-    for (i, c) in s.char_indices() {
-        let escape = match c {
-            '"' => Some("\\\""),
-            '\\' => Some("\\\\"),
-            '\n' => Some("\\n"),
-            '\r' => Some("\\r"),
-            '\t' => Some("\\t"),
-            _ => None,
-        };
-        if escape.is_none() && !needs_escape(c) {
-            continue;
-        }
-        out.write_str(&s[run..i])?;
-        run = i + c.len_utf8();
-        match escape {
-            Some(e) => out.write_str(e)?,
-            None if u32::from(c) <= 0xFFFF => write!(out, "\\u{:04x}", u32::from(c))?,
-            None => write!(out, "\\U{:08x}", u32::from(c))?,
-        }
-    }
-    out.write_str(&s[run..])?;
+    write_escaped(out, s, |c| match c {
+        '"' => Some("\\\""),
+        '\\' => Some("\\\\"),
+        _ => None,
+    })?;
     out.write_char('"')
-}
-
-/// Characters that could break or disguise a line: controls (C0, DEL, C1), line and
-/// paragraph separators, bidirectional controls, zero-width characters and the BOM.
-fn needs_escape(c: char) -> bool {
-    c.is_control()
-        || matches!(c,
-            '\u{200B}'..='\u{200F}'
-            | '\u{2028}'..='\u{202E}'
-            | '\u{2060}'..='\u{2069}'
-            | '\u{FEFF}'
-            | '\u{FFF9}'..='\u{FFFB}')
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::format::escape::is_unsafe;
 
     fn value(s: &str) -> String {
         let mut out = String::new();
@@ -216,6 +158,6 @@ mod tests {
             out,
             r#""a\nb\rc\td\u0000e\u001b[31mf\u007fg\u0085h\u2028i\u2029j\u202ek\u200bl\ufeff""#
         );
-        assert!(out.chars().all(|c| !c.is_control() && !needs_escape(c)));
+        assert!(out.chars().all(|c| !is_unsafe(c)));
     }
 }
