@@ -245,6 +245,18 @@ fn no_value_can_break_a_line() {
     assert_eq!(buf.lines().count(), 1);
     assert!(buf.ends_with('\n'));
 
+    // The description, documented as one line, is one line too.
+    let description = e.description();
+    assert_eq!(description.lines().count(), 1, "{description}");
+    assert!(
+        !description.contains(['\n', '\r', '\u{0}', '\u{1b}', '\u{2028}', '\u{85}']),
+        "{description:?}"
+    );
+    assert!(
+        description.starts_with(r"x\ny\r\nz\u0000\u001b[2J"),
+        "{description}"
+    );
+
     let json = format::json_line(&e);
     assert!(!json.contains(['\n', '\r', '\u{0}', '\u{1b}']), "{json}");
     let back: AuditEvent = serde_json::from_str(&json).unwrap();
