@@ -27,45 +27,35 @@ pub fn run(cx: &mut Context, args: ExportArgs) -> Result<(), Failure> {
         progress::with_total(&progress, total);
     }
     let mut on_chunk = |n: u64| progress.set_position(n);
+    let mut export = |out: &mut dyn Write| {
+        let writer = EventWriter::new(BufWriter::new(out), args.format.into()).with_bom(args.bom);
+        let (n, out) = export_to(&mut *cx.store, &filter, writer, &mut on_chunk)?;
+        out.into_inner().map_err(|e| e.into_error())?;
+        Ok::<u64, Failure>(n)
+    };
     let n = match &args.output {
-        None => {
-            let out = BufWriter::new(std::io::stdout().lock());
-            let writer = EventWriter::new(out, args.format.into()).with_bom(args.bom);
-            let (n, mut out) = export_to(&mut *cx.store, &filter, writer, &mut on_chunk)?;
-            out.flush()?;
-            n
-        }
-        Some(path) if is_special(path) => {
-            // A device or a pipe (`/dev/stdout`, a FIFO): written in place, never replaced.
-            let cannot = |e| Failure::context(format!("cannot write `{}`", path.display()), e);
-            let file = OpenOptions::new().write(true).open(path).map_err(cannot)?;
-            let writer = EventWriter::new(BufWriter::new(file), args.format.into());
-            let (n, out) = export_to(
-                &mut *cx.store,
-                &filter,
-                writer.with_bom(args.bom),
-                &mut on_chunk,
-            )?;
-            out.into_inner().map_err(|e| cannot(e.into_error()))?;
-            n
-        }
+        None => export(&mut std::io::stdout().lock())?,
         Some(path) => {
             let cannot = |e| Failure::context(format!("cannot write `{}`", path.display()), e);
-            let mut file = AtomicFile::create(path).map_err(cannot)?;
-            let out = BufWriter::new(file.file_mut());
-            let writer = EventWriter::new(out, args.format.into()).with_bom(args.bom);
-            let (n, out) = export_to(&mut *cx.store, &filter, writer, &mut on_chunk)?;
-            out.into_inner().map_err(|e| cannot(e.into_error()))?;
-            file.commit().map_err(cannot)?;
-            n
+            if is_special(path) {
+                // A device or a pipe (`/dev/stdout`, a FIFO): written in place, never replaced.
+                let mut file = OpenOptions::new().write(true).open(path).map_err(cannot)?;
+                export(&mut file)?
+            } else {
+                let mut file = AtomicFile::create(path).map_err(cannot)?;
+                let n = export(file.file_mut())?;
+                file.commit().map_err(cannot)?;
+                n
+            }
         }
     };
     progress.finish();
     if let Some(path) = &args.output {
+        let path = path.display().to_string();
         let _ = writeln!(
             std::io::stderr(),
             "exported {n} events to {}",
-            path.display()
+            audit_core::format::terminal_safe(&path)
         );
     }
     Ok(())

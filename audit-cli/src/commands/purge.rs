@@ -73,7 +73,12 @@ pub fn run(cx: &mut Context, args: PurgeArgs) -> Result<(), Failure> {
         write!(out, " and {} dropped partitions", report.partitions_dropped)?;
     }
     if let Some(path) = &args.archive {
-        write!(out, "; archived to {}", path.display())?;
+        let path = path.display().to_string();
+        write!(
+            out,
+            "; archived to {}",
+            audit_core::format::terminal_safe(&path)
+        )?;
     }
     writeln!(out)?;
     out.flush()?;

@@ -73,7 +73,7 @@ pub struct EventWriter<W: Write> {
 
 #[derive(Debug)]
 enum Inner<W: Write> {
-    Csv(CsvWriter<W>),
+    Csv(Box<CsvWriter<W>>),
     JsonLines { out: W, line: Vec<u8> },
 }
 
@@ -81,7 +81,7 @@ impl<W: Write> EventWriter<W> {
     /// A writer of `format` into `out`.
     pub fn new(out: W, format: Format) -> Self {
         let inner = match format {
-            Format::Csv => Inner::Csv(CsvWriter::new(out)),
+            Format::Csv => Inner::Csv(Box::new(CsvWriter::new(out))),
             Format::JsonLines => Inner::JsonLines {
                 out,
                 line: Vec::new(),
@@ -94,7 +94,7 @@ impl<W: Write> EventWriter<W> {
     /// [`CsvWriter::with_bom`]); no effect on JSON lines.
     pub fn with_bom(mut self, bom: bool) -> Self {
         if let Inner::Csv(csv) = self.inner {
-            self.inner = Inner::Csv(csv.with_bom(bom));
+            self.inner = Inner::Csv(Box::new(csv.with_bom(bom)));
         }
         self
     }
@@ -102,7 +102,7 @@ impl<W: Write> EventWriter<W> {
     /// Writes no CSV header: for appending to a file that already has one.
     pub fn without_header(mut self) -> Self {
         if let Inner::Csv(csv) = self.inner {
-            self.inner = Inner::Csv(csv.without_header());
+            self.inner = Inner::Csv(Box::new(csv.without_header()));
         }
         self
     }
@@ -148,7 +148,7 @@ impl<W: Write> EventWriter<W> {
     /// Writes what is due (a CSV header), flushes and returns the inner writer.
     pub fn finish(self) -> std::io::Result<W> {
         match self.inner {
-            Inner::Csv(csv) => csv.into_inner(),
+            Inner::Csv(csv) => (*csv).into_inner(),
             Inner::JsonLines { mut out, .. } => {
                 out.flush()?;
                 Ok(out)
