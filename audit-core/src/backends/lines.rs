@@ -1,11 +1,5 @@
-//! Line-oriented backends: JSON lines and human-readable text, to a file or any writer.
-//!
-//! Counting is exact: an event counts as written only once its whole line was accepted by
-//! the writer and flushed as the backend's [`Durability`] says. A write that fails part-way
-//! through a batch reports the events whose lines did not get through
-//! ([`BackendError::rejected`]), and never leaves a partial line in front of the next record:
-//! in a file it is cut off again; in a stream (a pipe, a socket) it cannot be taken back, so
-//! the next batch starts with a newline and the error says a partial line remains.
+//! Line-oriented backends: JSON lines and human-readable text, to a file or any writer, with
+//! exact counting (see [`LinesBackend`]).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Stdout, Write};
@@ -68,8 +62,14 @@ pub enum Durability {
 }
 
 /// A backend that writes one line per event to `W`, in the format `F`. Use it through
-/// [`JsonLinesBackend`] and [`TextBackend`]; see the [module docs](self) for how failures
-/// are counted.
+/// [`JsonLinesBackend`] and [`TextBackend`].
+///
+/// Counting is exact: an event counts as written only once its whole line was accepted by
+/// the writer and flushed as the backend's [`Durability`] says. A write that fails part-way
+/// through a batch reports the events whose lines did not get through
+/// ([`BackendError::rejected`]), and never leaves a partial line in front of the next record:
+/// in a file it is cut off again; in a stream (a pipe, a socket) it cannot be taken back, so
+/// the next batch starts with a newline and the error says a partial line remains.
 #[derive(Debug)]
 pub struct LinesBackend<W, F> {
     writer: W,
@@ -201,7 +201,7 @@ impl<F: LineFormat> LinesBackend<Stdout, F> {
 
 impl<F: LineFormat> LinesBackend<File, F> {
     /// Appends to the file at `path`, creating it if needed. A failed write never leaves a
-    /// partial line in the file (see the [module docs](self)).
+    /// partial line in the file (see [`LinesBackend`]).
     ///
     /// # Errors
     /// If the file cannot be opened.

@@ -1,35 +1,11 @@
 //! Terminal-safe text: the one rule for characters that could break a line, move the cursor,
-//! reorder what a reader sees, or hide text.
-//!
-//! A character is *unsafe* when it is
-//!
-//! * a control character (C0, DEL, C1: newline, carriage return, tab, ESC, NEL, …),
-//! * a line or paragraph separator (U+2028, U+2029),
-//! * a bidirectional control: the embeddings and overrides U+202A–U+202E, the isolates
-//!   U+2066–U+2069, and the marks U+200E, U+200F, U+061C,
-//! * a zero-width or other invisible format character (Unicode category `Cf`, such as
-//!   U+200B–U+200D, U+2060–U+2064, the BOM U+FEFF, the tag characters U+E0000–U+E007F,
-//!   the soft hyphen U+00AD), or an invisible filler (the Hangul fillers U+115F, U+1160,
-//!   U+3164, U+FFA0).
-//!
-//! Each unsafe character is written visibly as an escape: `\n`, `\r`, `\t`, and `\uXXXX`
-//! (or `\UXXXXXXXX` beyond U+FFFF) for the others. Everything else, including any other
-//! non-ASCII text, is kept as it is.
-//!
-//! ```
-//! use audit_core::format::terminal_safe;
-//!
-//! assert_eq!(terminal_safe("dev"), "dev");
-//! assert_eq!(terminal_safe("a\nb\u{1b}[31m"), r"a\nb\u001b[31m");
-//! assert_eq!(terminal_safe("exe.\u{202e}gpj"), r"exe.\u202egpj");
-//! assert_eq!(terminal_safe("café ☕"), "café ☕");
-//! ```
+//! reorder what a reader sees, or hide text (see [`terminal_safe`]).
 
 use std::borrow::Cow;
 use std::fmt;
 
-/// Whether `c` must be escaped before it reaches a terminal or a line-based log (see the
-/// [module docs](self)).
+/// Whether `c` must be escaped before it reaches a terminal or a line-based log (see
+/// [`terminal_safe`]).
 pub fn is_unsafe(c: char) -> bool {
     c.is_control()
         || matches!(
@@ -61,6 +37,30 @@ pub fn is_unsafe(c: char) -> bool {
 }
 
 /// `s` with every unsafe character escaped visibly; borrowed when nothing needed escaping.
+///
+/// A character is *unsafe* when it is
+///
+/// * a control character (C0, DEL, C1: newline, carriage return, tab, ESC, NEL, …),
+/// * a line or paragraph separator (U+2028, U+2029),
+/// * a bidirectional control: the embeddings and overrides U+202A–U+202E, the isolates
+///   U+2066–U+2069, and the marks U+200E, U+200F, U+061C,
+/// * a zero-width or other invisible format character (Unicode category `Cf`, such as
+///   U+200B–U+200D, U+2060–U+2064, the BOM U+FEFF, the tag characters U+E0000–U+E007F,
+///   the soft hyphen U+00AD), or an invisible filler (the Hangul fillers U+115F, U+1160,
+///   U+3164, U+FFA0).
+///
+/// Each unsafe character is written visibly as an escape: `\n`, `\r`, `\t`, and `\uXXXX`
+/// (or `\UXXXXXXXX` beyond U+FFFF) for the others. Everything else, including any other
+/// non-ASCII text, is kept as it is.
+///
+/// ```
+/// use audit_core::format::terminal_safe;
+///
+/// assert_eq!(terminal_safe("dev"), "dev");
+/// assert_eq!(terminal_safe("a\nb\u{1b}[31m"), r"a\nb\u001b[31m");
+/// assert_eq!(terminal_safe("exe.\u{202e}gpj"), r"exe.\u202egpj");
+/// assert_eq!(terminal_safe("café ☕"), "café ☕");
+/// ```
 pub fn terminal_safe(s: &str) -> Cow<'_, str> {
     if !s.chars().any(is_unsafe) {
         return Cow::Borrowed(s);

@@ -1,15 +1,4 @@
-//! The human-readable text line of an event, in the style of Coder's service logs:
-//!
-//! ```text
-//! 2023-06-13 03:43:29.233 [info] audit_log ID=0188b2a4-… Time="2023-06-13T03:43:29.230422Z" UserID=u-1 Username=alice … Action=start Diff="{}" StatusCode=200 …
-//! ```
-//!
-//! The level is `[info]`, or `[warn]` for a failed action (status ≥ 400). A value is written
-//! bare when it is made only of ASCII letters, digits and `-_./@+`; otherwise it is quoted,
-//! with `"` and `\` backslash-escaped and every unsafe character escaped by the
-//! [terminal-safe rule](super::escape), so no value can end the line, forge a second entry, or
-//! hide text. A missing value is `<nil>`; the diff and additional fields are compact JSON,
-//! quoted.
+//! The human-readable text line of an event (see [`Text`]).
 
 use std::fmt::{self, Display, Write as _};
 
@@ -28,7 +17,18 @@ pub fn write_text_line(event: &AuditEvent, out: &mut String) {
     let _ = writeln!(out, "{}", Text::new(event));
 }
 
-/// Displays an event as one human-readable line (see the [module docs](super)).
+/// The human-readable text line of an event, in the style of Coder's service logs:
+///
+/// ```text
+/// 2023-06-13 03:43:29.233 [info] audit_log ID=0188b2a4-… Time="2023-06-13T03:43:29.230422Z" UserID=u-1 Username=alice … Action=start Diff="{}" StatusCode=200 …
+/// ```
+///
+/// The level is `[info]`, or `[warn]` for a failed action (status ≥ 400). A value is written
+/// bare when it is made only of ASCII letters, digits and `-_./@+`; otherwise it is quoted,
+/// with `"` and `\` backslash-escaped and every unsafe character escaped by the
+/// [terminal-safe rule](super::terminal_safe), so no value can end the line, forge a second entry, or
+/// hide text. A missing value is `<nil>`; the diff and additional fields are compact JSON,
+/// quoted.
 ///
 /// ```
 /// let event = audit_core::AuditEvent::builder("login").build();
