@@ -10,7 +10,7 @@
 
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use audit_core::AuditEvent;
@@ -180,7 +180,7 @@ impl AtomicFile {
 pub struct Archive {
     path: PathBuf,
     partial: PathBuf,
-    writer: EventWriter<File>,
+    writer: EventWriter<BufWriter<File>>,
     /// The length of the partial file when it last was synced: every line before it is whole.
     synced: u64,
     /// Events archived.
@@ -235,7 +235,7 @@ impl Archive {
             let _ = fs::remove_file(&partial);
             Failure::context(format!("cannot copy the archive `{}`", path.display()), e)
         })?;
-        let mut writer = EventWriter::new(file, format);
+        let mut writer = EventWriter::new(BufWriter::new(file), format);
         if copied > 0 {
             writer = writer.without_header();
         }
@@ -254,7 +254,7 @@ impl Archive {
             self.writer.write(event)?;
         }
         self.writer.flush()?;
-        let file = self.writer.get_ref();
+        let file = self.writer.get_ref().get_ref();
         file.sync_data()?;
         self.synced = file.metadata()?.len();
         self.events += events.len() as u64;
@@ -269,7 +269,10 @@ impl Archive {
             writer,
             ..
         } = self;
-        let done = writer.finish().and_then(|file| file.sync_all());
+        let done = writer
+            .finish()
+            .and_then(|out| out.into_inner().map_err(|e| e.into_error()))
+            .and_then(|file| file.sync_all());
         let renamed =
             done.and_then(|()| fs::rename(&partial, &path).and_then(|()| sync_dir(&path)));
         renamed.map_err(|e| {
@@ -294,10 +297,13 @@ impl Archive {
             synced,
             ..
         } = self;
-        let file = writer.get_ref();
-        let kept = file
-            .set_len(synced)
-            .and_then(|()| file.sync_all())
+        // Let the writer go first (it may still flush what it buffered), then cut the file
+        // back through a handle of its own.
+        drop(writer);
+        let kept = OpenOptions::new()
+            .write(true)
+            .open(&partial)
+            .and_then(|file| file.set_len(synced).and_then(|()| file.sync_all()))
             .and_then(|()| fs::rename(&partial, &path))
             .and_then(|()| sync_dir(&path));
         kept.map_err(|e| {
@@ -334,4 +340,58 @@ fn copy_existing(path: &Path, partial: &mut File) -> io::Result<u64> {
     }
     partial.sync_all()?;
     Ok(len)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("audit-files-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn events(n: usize) -> Vec<AuditEvent> {
+        (0..n)
+            .map(|_| AuditEvent::builder("delete").build())
+            .collect()
+    }
+
+    #[test]
+    fn a_failed_purge_keeps_every_synced_batch_and_nothing_after_it() {
+        let dir = temp_dir("abandon");
+        let path = dir.join("archive.jsonl");
+        fs::write(&path, "{\"earlier\":1}\n").unwrap();
+        let mut archive = Archive::open(&path, &StoreFiles::default()).unwrap();
+        archive.write_batch(&events(2)).unwrap();
+        // A batch that was being written when the purge failed: never synced.
+        archive.writer.write(&events(1)[0]).unwrap();
+        archive.writer.flush().unwrap();
+        archive.abandon().unwrap();
+        let content = fs::read_to_string(&path).unwrap();
+        assert_eq!(content.lines().count(), 3, "{content}");
+        assert!(content.starts_with("{\"earlier\":1}\n"));
+        assert!(content.ends_with('\n'));
+        assert!(!dir.join("archive.jsonl.partial").exists());
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_finished_archive_replaces_its_file_with_old_and_new_content() {
+        let dir = temp_dir("finish");
+        let path = dir.join("archive.csv");
+        let mut archive = Archive::open(&path, &StoreFiles::default()).unwrap();
+        archive.write_batch(&events(2)).unwrap();
+        archive.finish().unwrap();
+        let mut archive = Archive::open(&path, &StoreFiles::default()).unwrap();
+        archive.write_batch(&events(1)).unwrap();
+        assert_eq!(archive.events, 1);
+        archive.finish().unwrap();
+        let content = fs::read_to_string(&path).unwrap();
+        assert_eq!(content.lines().count(), 1 + 3, "{content}");
+        assert_eq!(content.matches("id,time,").count(), 1);
+        let _ = fs::remove_dir_all(&dir);
+    }
 }
