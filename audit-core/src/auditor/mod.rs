@@ -432,7 +432,8 @@ impl Auditor {
     }
 
     /// Waits until every event accepted before this call is written (or its failure
-    /// counted), and every backend was flushed ([`Backend::flush`]).
+    /// counted), and every backend was flushed ([`Backend::flush`]). A backend retrying a
+    /// transient failure holds this up for at most its [`RetryPolicy::max_elapsed`].
     pub fn flush(&self) {
         for lane in &self.inner.lanes {
             lane.flush();
