@@ -22,7 +22,9 @@ use std::time::Duration;
 
 use audit_core::query::Filter;
 use audit_core::store::export::{EventWriter, Format};
-use audit_core::store::{Count, Cursor, PageRequest, PurgeOptions, Store, StoreError};
+use audit_core::store::{
+    Count, Cursor, PageRequest, PurgeOptions, Store, StoreError, StoreUrl, StoredEvent,
+};
 use audit_core::{AuditEvent, Change};
 use clap::{Parser, Subcommand};
 
@@ -114,9 +116,9 @@ enum Command {
         /// Start with the newest N existing events.
         #[arg(long, default_value_t = 0)]
         last: usize,
-        /// Resume after this cursor (as printed by `query`) instead of at the newest event.
+        /// Resume after this log position (an event's `seq`) instead of at the newest event.
         #[arg(long, conflicts_with = "last")]
-        after: Option<String>,
+        after: Option<u64>,
         /// Poll interval, e.g. 1s or 500ms.
         #[arg(long, default_value = "1s")]
         interval: String,
@@ -174,7 +176,12 @@ fn run(cli: Cli) -> Result<(), Failure> {
              `cargo run -p audit-examples` writes one to target/audit-demo/audit.db"
         )));
     }
-    let mut store = audit_core::store::open(&cli.store)?;
+    let url: StoreUrl = cli.store.parse()?;
+    // Only a purge writes (and may create or migrate); every other command only reads.
+    let mut store = match cli.command {
+        Command::Purge { dry_run: false, .. } => url.open()?,
+        _ => url.open_read_only()?,
+    };
     let keys: Vec<&str> = cli.keys.iter().map(String::as_str).collect();
     let parse = |store: &mut dyn Store, q: &str| parse_filter(store, q, &keys, cli.me.as_deref());
     let stdout = std::io::stdout();
@@ -294,7 +301,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                         })?;
                     let mut writer = EventWriter::new(BufWriter::new(file), format);
                     // Each batch is written and synced before its rows are deleted.
-                    let mut archive = |events: &[AuditEvent]| -> Result<(), StoreError> {
+                    let mut archive = |events: &[StoredEvent]| -> Result<(), StoreError> {
                         for event in events {
                             writer.write(event)?;
                         }
@@ -353,7 +360,6 @@ fn run(cli: Cli) -> Result<(), Failure> {
         } => {
             let filter = parse(&mut *store, &filter)?;
             let interval = duration::interval(&interval).map_err(Failure::Usage)?;
-            let after = after.map(|c| c.parse::<Cursor>()).transpose()?;
             let options = TailOptions {
                 json,
                 last,
@@ -395,7 +401,7 @@ fn parse_filter(
 struct TailOptions {
     json: bool,
     last: usize,
-    after: Option<Cursor>,
+    after: Option<u64>,
     interval: Duration,
     max_events: Option<u64>,
 }
@@ -410,17 +416,22 @@ fn tail(store: &mut dyn Store, filter: &Filter, options: &TailOptions) -> Result
     } = *options;
     let mut out = std::io::stdout().lock();
     let mut seen = 0u64;
-    let mut cursor = if after.is_some() {
-        after
-    } else if last > 0 {
-        let events = store.newer(filter, None, last.min(audit_core::store::MAX_PAGE_SIZE))?;
-        for event in &events {
-            print_event(&mut out, event, json)?;
-            seen += 1;
+    // The log position followed: events are shown in commit order, none missed.
+    let mut position = match after {
+        Some(after) => after,
+        None => {
+            let mut position = store.head()?.head;
+            if last > 0 {
+                let events =
+                    store.newer(filter, None, last.min(audit_core::store::MAX_PAGE_SIZE))?;
+                for event in &events {
+                    print_event(&mut out, event, json)?;
+                    seen += 1;
+                    position = position.max(event.seq);
+                }
+            }
+            position
         }
-        events.last().map(Cursor::of).or(store.newest()?)
-    } else {
-        store.newest()?
     };
     out.flush()?;
     if std::io::stderr().is_terminal() {
@@ -430,17 +441,20 @@ fn tail(store: &mut dyn Store, filter: &Filter, options: &TailOptions) -> Result
         if max_events.is_some_and(|max| seen >= max) {
             return Ok(());
         }
-        let events = store.newer(filter, cursor.as_ref(), audit_core::store::MAX_PAGE_SIZE)?;
+        let head = store.head()?.head;
+        let events = store.newer(filter, Some(position), audit_core::store::MAX_PAGE_SIZE)?;
         for event in &events {
             print_event(&mut out, event, json)?;
             seen += 1;
-            cursor = Some(Cursor::of(event));
+            position = event.seq;
             if max_events.is_some_and(|max| seen >= max) {
                 break;
             }
         }
         out.flush()?;
         if events.len() < audit_core::store::MAX_PAGE_SIZE {
+            // Every match up to the head read before the query was returned.
+            position = position.max(head);
             std::thread::sleep(interval);
         }
     }

@@ -5,9 +5,11 @@
 //! * [`TextBackend`]: one human-readable line per event ([`render::text_line`](crate::render::text_line)).
 //! * [`MemoryBackend`]: keeps events in memory, for tests: `memory.contains(Match::action("write")…)`.
 //! * `TracingBackend` (cargo feature `tracing`): one `tracing` event per audit event, target `audit`.
+//! * [`StoreBackend`]: appends to a [`Store`](crate::store::Store) (SQLite, Postgres).
 //!
 //! All are exporters ([`Route::Export`](crate::Route::Export)) except [`MemoryBackend`], which
-//! takes every event that is not dropped; change it with `with_route`.
+//! takes every event that is not dropped (change it with `with_route`), and [`StoreBackend`],
+//! a store ([`Route::Store`](crate::Route::Store)).
 //!
 //! ```
 //! use audit_core::{AuditEvent, Auditor};
@@ -23,6 +25,7 @@
 
 mod lines;
 mod memory;
+mod store;
 #[cfg(feature = "tracing")]
 mod tracing;
 
@@ -30,5 +33,6 @@ pub use lines::{
     JsonLines, JsonLinesBackend, LineFormat, LinesBackend, SharedBuffer, TextBackend, TextLines,
 };
 pub use memory::{Match, MemoryBackend};
+pub use store::StoreBackend;
 #[cfg(feature = "tracing")]
 pub use tracing::TracingBackend;
