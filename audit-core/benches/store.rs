@@ -23,59 +23,9 @@
 //! * `AUDIT_BENCH_SEQ_EVENTS`: events for the log position's cost on append (default
 //!   100,000 in batches of 1,000, and a twentieth of that in batches of 10; 0 skips it).
 
-/// The parameters of an event's row as the SQLite store has always converted them, in the
-/// column order of the previous schema (without `seq`), after any leading ones given.
-macro_rules! sqlite_event_params {
-    ($e:expr $(, $leading:expr)*) => {
-        rusqlite::params![
-            $($leading,)*
-            $e.id.as_bytes().as_slice(),
-            $e.time.timestamp_micros(),
-            $e.actor.id,
-            $e.actor.username,
-            $e.actor.email,
-            $e.organization_id,
-            $e.ip.map(|ip| ip.to_string()),
-            $e.user_agent,
-            $e.resource_type,
-            $e.resource_id,
-            $e.resource_target,
-            $e.resource_icon,
-            $e.action,
-            serde_json::to_string(&$e.diff).unwrap(),
-            $e.status_code,
-            serde_json::to_string(&$e.additional_fields).unwrap(),
-            $e.request_id.map(|id| id.to_string()),
-        ]
-    };
-}
-
-/// The same for Postgres: `diff`, `additional` and `status` are the event's converted values.
-macro_rules! postgres_event_params {
-    ($e:expr, $diff:expr, $additional:expr, $status:expr $(, $leading:expr)*) => {
-        [
-            $($leading as &(dyn postgres::types::ToSql + Sync),)*
-            &$e.id,
-            &$e.time,
-            &$e.actor.id,
-            &$e.actor.username,
-            &$e.actor.email,
-            &$e.organization_id,
-            &$e.ip,
-            &$e.user_agent,
-            &$e.resource_type,
-            &$e.resource_id,
-            &$e.resource_target,
-            &$e.resource_icon,
-            &$e.action,
-            $diff,
-            $status,
-            $additional,
-            &$e.request_id,
-        ]
-    };
-}
-
+#[macro_use]
+#[path = "../tests/store_support/previous.rs"]
+mod previous;
 #[path = "store/log_position.rs"]
 mod log_position;
 

@@ -6,6 +6,9 @@
 //! through cursors) are exactly those `Filter::matches` selects in memory, in the same order.
 #![cfg(any(feature = "sqlite", feature = "postgres"))]
 
+#[macro_use]
+mod store_support;
+
 use std::net::IpAddr;
 
 use audit_core::query::{Filter, Vocabulary};
@@ -862,24 +865,7 @@ fn postgres_harness(
     partitioning: audit_core::store::postgres::Partitioning,
 ) -> Option<Harness> {
     use audit_core::store::postgres::{Options, Partitioning, PostgresStore};
-    let Ok(url) = std::env::var("AUDIT_TEST_POSTGRES_URL") else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must set AUDIT_TEST_POSTGRES_URL: the Postgres conformance cases cannot be skipped in CI"
-        );
-        // Written to the real stderr (not the captured test output) so the reason is seen.
-        static ONCE: std::sync::Once = std::sync::Once::new();
-        ONCE.call_once(|| {
-            use std::io::Write;
-            let _ = writeln!(
-                std::io::stderr(),
-                "note: skipping the Postgres store conformance cases: AUDIT_TEST_POSTGRES_URL is not set \
-                 (e.g. AUDIT_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1/test)"
-            );
-        });
-        let _ = case;
-        return None;
-    };
+    let url = store_support::postgres_url()?;
     let suffix = if partitioning == Partitioning::Monthly {
         "p"
     } else {
@@ -887,11 +873,7 @@ fn postgres_harness(
     };
     // Postgres names are at most 63 bytes.
     let schema = format!("audit_conf_{suffix}_{}", &case[..case.len().min(48)]);
-    let mut admin = postgres::Client::connect(&url, postgres::NoTls)
-        .unwrap_or_else(|e| panic!("Postgres at AUDIT_TEST_POSTGRES_URL is unreachable: {e}"));
-    admin
-        .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-        .unwrap();
+    store_support::drop_schema(&url, &schema);
     let options = Options {
         schema: schema.clone(),
         partitioning,
@@ -912,8 +894,7 @@ fn postgres_harness(
             Box::new(PostgresStore::connect_read_only(&r.0, r.1.clone()).expect("connect to read"))
         }),
         refuse: Box::new(move |target| {
-            let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-            admin
+            store_support::admin(&url)
                 .batch_execute(&format!(
                     "ALTER TABLE {schema}.audit_logs ADD CONSTRAINT conformance_refuse \
                      CHECK (resource_target <> '{target}')"

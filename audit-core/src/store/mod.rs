@@ -36,6 +36,8 @@ use crate::AuditEvent;
 use crate::query::Filter;
 
 mod batch;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod columns;
 mod error;
 pub mod export;
 mod handle;
@@ -53,12 +55,12 @@ pub mod postgres;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use columns::COLUMNS;
 pub use error::StoreError;
 pub use handle::{StoreGuard, StoreHandle};
 pub use log::{LogSpan, StoredEvent};
 pub use page::{Count, Cursor, MAX_PAGE_SIZE, Page, PageRequest};
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-pub use sql::COLUMNS;
 pub use url::StoreUrl;
 
 /// Receives each batch of a purge before it is deleted (see [`Store::purge`]).

@@ -29,8 +29,9 @@ use uuid::Uuid;
 
 use self::connection::{Connection, RECONNECT_DELAYS};
 use self::schema::Month;
+use super::columns::{self, COLUMN_LIST};
 use super::log::{self, Head};
-use super::sql::{self, COLUMN_LIST, Dialect, IndexedKey, Param, SqlRead};
+use super::sql::{self, Dialect, IndexedKey, Param, SqlRead};
 use super::{
     ArchiveFn, Count, LogSpan, Page, PageRequest, PurgeOptions, PurgeReport, StorageStats, Store,
     StoreError, StoredEvent, recorded_pairs,
@@ -175,7 +176,7 @@ impl PostgresStore {
             .conn
             .prepare("SELECT seq, purged_through FROM audit_log_head WHERE id = 1")?;
         let row = self.conn.client().query_one(&statement, &[])?;
-        head_from(row.get(0), row.get(1))
+        columns::head(row.get(0), row.get(1))
     }
 
     /// Creates the month partitions `events` need (idempotent, safe with concurrent writers).
@@ -235,7 +236,7 @@ impl PostgresStore {
         )?;
         let mut tx = self.conn.client().transaction()?;
         let row = tx.query_one(&lock, &[])?;
-        let head = head_from(row.get(0), row.get(1))?;
+        let head = columns::head(row.get(0), row.get(1))?;
         let times: Vec<_> = events.iter().map(|e| e.time).collect();
         let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
         let already: HashSet<Uuid> = tx
@@ -257,7 +258,7 @@ impl PostgresStore {
             recorded_pairs(entries.iter().map(|e| &*e.event))
                 .into_iter()
                 .unzip();
-        let head_seq = sql::seq_param(new_head.seq);
+        let head_seq = columns::seq_param(new_head.seq);
         tx.query(
             &finish,
             &[
@@ -355,13 +356,6 @@ fn checked_schema(schema: &str) -> Result<&str, StoreError> {
     Ok(schema)
 }
 
-fn head_from(seq: i64, purged_through: i64) -> Result<Head, StoreError> {
-    Ok(Head {
-        seq: sql::seq_value(seq)?,
-        purged_through: sql::seq_value(purged_through)?,
-    })
-}
-
 impl SqlRead for PostgresStore {
     const DIALECT: Dialect = Dialect::Postgres;
 
@@ -453,7 +447,7 @@ fn to_params(params: &[Param]) -> Vec<Box<dyn ToSql + Sync>> {
                 Param::Id(id) | Param::Uuid(id) => Box::new(*id),
                 Param::Int(i) => Box::new(*i),
                 Param::Real(f) => Box::new(*f),
-                Param::Seq(seq) => Box::new(sql::seq_param(*seq)),
+                Param::Seq(seq) => Box::new(columns::seq_param(*seq)),
             }
         })
         .collect()

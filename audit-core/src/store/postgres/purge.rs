@@ -5,10 +5,10 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{PostgresStore, head_from, schema};
+use super::{PostgresStore, schema};
+use crate::store::columns::{self, COLUMN_LIST};
 use crate::store::log::Head;
 use crate::store::purge::{PurgeSteps, Stretch};
-use crate::store::sql::{self, COLUMN_LIST};
 use crate::store::{StoreError, StoredEvent};
 
 impl PurgeSteps for PostgresStore {
@@ -20,9 +20,9 @@ impl PurgeSteps for PostgresStore {
                  FROM audit_log_head WHERE id = 1",
                 &[&cutoff],
             )?;
-            let head = head_from(row.get(0), row.get(1))?;
+            let head = columns::head(row.get(0), row.get(1))?;
             let target = match row.get::<_, Option<i64>>(2) {
-                Some(first_kept) => sql::seq_value(first_kept)?.saturating_sub(1),
+                Some(first_kept) => columns::seq_value(first_kept)?.saturating_sub(1),
                 None => head.seq,
             };
             Ok((head, target))
@@ -42,14 +42,14 @@ impl PurgeSteps for PostgresStore {
             let statement = s.conn.prepare(&sql)?;
             let rows = s.conn.client().query(
                 &statement,
-                &[&sql::seq_param(after), &sql::seq_param(through)],
+                &[&columns::seq_param(after), &columns::seq_param(through)],
             )?;
             rows.iter().map(StoredEvent::try_from).collect()
         })
     }
 
     fn delete_through(&mut self, from: u64, through: u64) -> Result<Option<u64>, StoreError> {
-        let (from, through) = (sql::seq_param(from), sql::seq_param(through));
+        let (from, through) = (columns::seq_param(from), columns::seq_param(through));
         self.retrying(|s| {
             let mut tx = s.conn.client().transaction()?;
             let deleted = tx.execute(
@@ -84,7 +84,7 @@ impl PurgeSteps for PostgresStore {
         self.retrying(|s| {
             let Some(row) = s.conn.client().query_opt(
                 "SELECT tableoid::regclass::text FROM audit_logs WHERE seq = $1",
-                &[&sql::seq_param(next)],
+                &[&columns::seq_param(next)],
             )?
             else {
                 return Ok(None);
@@ -101,7 +101,7 @@ impl PurgeSteps for PostgresStore {
                 &[],
             )?;
             let (first, last, rows): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
-            let (first, last) = (sql::seq_value(first)?, sql::seq_value(last)?);
+            let (first, last) = (columns::seq_value(first)?, columns::seq_value(last)?);
             let contiguous = first == next && last <= target && rows as u64 == last - first + 1;
             Ok(contiguous.then_some(Stretch {
                 name,
@@ -112,7 +112,7 @@ impl PurgeSteps for PostgresStore {
     }
 
     fn drop_stretch(&mut self, stretch: &Stretch, from: u64) -> Result<bool, StoreError> {
-        let (last, from) = (sql::seq_param(stretch.last), sql::seq_param(from));
+        let (last, from) = (columns::seq_param(stretch.last), columns::seq_param(from));
         let dropped = self.retrying(|s| {
             let mut tx = s.conn.client().transaction()?;
             // The head row first: an appender holds it before it touches the log table, so

@@ -7,8 +7,8 @@ use postgres::Row;
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::types::{IsNull, Json, ToSql, Type};
 
+use crate::store::columns::{self, Col, Field};
 use crate::store::log::Entry;
-use crate::store::sql::{self, Col, Field};
 use crate::store::{StoreError, StoredEvent};
 use crate::{Actor, AuditEvent};
 
@@ -89,7 +89,7 @@ impl TryFrom<&Row> for StoredEvent {
         let status: i32 = get(row, Col::status_code)?;
         let seq: i64 = get(row, Col::seq)?;
         Ok(StoredEvent {
-            seq: sql::seq_value(seq)?,
+            seq: columns::seq_value(seq)?,
             event: AuditEvent {
                 id: get(row, Col::id)?,
                 time: get(row, Col::time)?,

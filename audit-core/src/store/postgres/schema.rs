@@ -99,11 +99,18 @@ pub(super) fn migrate(
     let mut tx = client.transaction()?;
     // One migrator at a time across every replica.
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
-    tx.batch_execute(
-        "CREATE TABLE IF NOT EXISTS audit_migrations (
-            version integer PRIMARY KEY,
-            applied_at timestamptz NOT NULL DEFAULT now())",
-    )?;
+    // DDL only where something is missing: a writer role without the CREATE privilege can
+    // write to a store that is up to date.
+    let tracked: bool = tx
+        .query_one("SELECT to_regclass('audit_migrations') IS NOT NULL", &[])?
+        .get(0);
+    if !tracked {
+        tx.batch_execute(
+            "CREATE TABLE audit_migrations (
+                version integer PRIMARY KEY,
+                applied_at timestamptz NOT NULL DEFAULT now())",
+        )?;
+    }
     let current: i32 = tx
         .query_one(
             "SELECT COALESCE(MAX(version), 0) FROM audit_migrations",
@@ -122,7 +129,12 @@ pub(super) fn migrate(
         )?;
     }
     for key in keys {
-        tx.batch_execute(&key.create_sql(Dialect::Postgres))?;
+        let exists: bool = tx
+            .query_one("SELECT to_regclass($1) IS NOT NULL", &[&key.index_name()])?
+            .get(0);
+        if !exists {
+            tx.batch_execute(&key.create_sql(Dialect::Postgres))?;
+        }
     }
     tx.commit()?;
     Ok(())

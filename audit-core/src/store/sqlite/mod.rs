@@ -17,9 +17,10 @@ use chrono::{DateTime, Utc};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params_from_iter};
 
+use super::columns::{self, COLUMN_LIST, COLUMNS};
 use super::log::{self, Head};
 use super::purge::{self, PurgeSteps};
-use super::sql::{self, COLUMN_LIST, COLUMNS, Dialect, IndexedKey, Param, SqlRead};
+use super::sql::{self, Dialect, IndexedKey, Param, SqlRead};
 use super::{
     ArchiveFn, Count, LogSpan, Page, PageRequest, PurgeOptions, PurgeReport, StorageStats, Store,
     StoreError, StoredEvent, recorded_pairs,
@@ -127,10 +128,7 @@ impl SqliteStore {
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
-        Ok(Head {
-            seq: sql::seq_value(seq)?,
-            purged_through: sql::seq_value(purged_through)?,
-        })
+        columns::head(seq, purged_through)
     }
 
     /// One transaction: under the write lock, skip what is stored, number and insert the
@@ -184,7 +182,7 @@ impl SqliteStore {
             }
             tx.execute(
                 "UPDATE audit_log_head SET seq = ?1 WHERE id = 1",
-                [sql::seq_param(new_head.seq)],
+                [columns::seq_param(new_head.seq)],
             )?;
         }
         tx.commit()?;
@@ -201,12 +199,9 @@ impl PurgeSteps for SqliteStore {
             [cutoff.timestamp_micros()],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )?;
-        let head = Head {
-            seq: sql::seq_value(seq)?,
-            purged_through: sql::seq_value(purged_through)?,
-        };
+        let head = columns::head(seq, purged_through)?;
         let target = match first_kept {
-            Some(first) => sql::seq_value(first)?.saturating_sub(1),
+            Some(first) => columns::seq_value(first)?.saturating_sub(1),
             None => head.seq,
         };
         Ok((head, target))
@@ -221,7 +216,10 @@ impl PurgeSteps for SqliteStore {
             "SELECT {} FROM audit_logs WHERE seq > ?1 AND seq <= ?2 ORDER BY seq",
             *COLUMN_LIST
         ))?;
-        let rows = stmt.query_map([sql::seq_param(after), sql::seq_param(through)], row::read)?;
+        let rows = stmt.query_map(
+            [columns::seq_param(after), columns::seq_param(through)],
+            row::read,
+        )?;
         rows.map(|r| r?).collect()
     }
 
@@ -234,11 +232,11 @@ impl PurgeSteps for SqliteStore {
         }
         let deleted = tx.execute(
             "DELETE FROM audit_logs WHERE seq <= ?1",
-            [sql::seq_param(through)],
+            [columns::seq_param(through)],
         )?;
         tx.execute(
             "UPDATE audit_log_head SET purged_through = ?1 WHERE id = 1",
-            [sql::seq_param(through)],
+            [columns::seq_param(through)],
         )?;
         tx.commit()?;
         Ok(Some(deleted as u64))
@@ -381,6 +379,6 @@ fn to_sql(param: &Param) -> SqlValue {
         Param::Uuid(id) => SqlValue::Text(id.to_string()),
         Param::Int(i) => SqlValue::Integer(*i),
         Param::Real(f) => SqlValue::Real(*f),
-        Param::Seq(seq) => SqlValue::Integer(sql::seq_param(*seq)),
+        Param::Seq(seq) => SqlValue::Integer(columns::seq_param(*seq)),
     }
 }

@@ -6,8 +6,8 @@ use rusqlite::types::{ToSqlOutput, Value, ValueRef};
 use rusqlite::{CachedStatement, Row, ToSql, params_from_iter};
 use uuid::Uuid;
 
+use crate::store::columns::{self, Col, Field};
 use crate::store::log::Entry;
-use crate::store::sql::{self, Col, Field};
 use crate::store::{StoreError, StoredEvent};
 use crate::{Actor, AuditEvent};
 
@@ -67,7 +67,7 @@ impl TryFrom<&Row<'_>> for StoredEvent {
         let status: i64 = get(row, Col::status_code)?;
         let request_id: Option<String> = get(row, Col::request_id)?;
         Ok(StoredEvent {
-            seq: sql::seq_value(seq)?,
+            seq: columns::seq_value(seq)?,
             event: AuditEvent {
                 id: Uuid::from_slice(&id).map_err(|_| corrupt("id"))?,
                 time: DateTime::from_timestamp_micros(time).ok_or_else(|| corrupt("time"))?,

@@ -107,25 +107,35 @@ pub(super) fn open_reader(path: &Path) -> Result<Connection, StoreError> {
             path.display()
         )));
     }
+    let has_wal = wal_file(path).exists();
+    if !has_wal {
+        // No `-wal` file: no writer is at work (a WAL writer keeps one), and the file alone is
+        // the whole database. Check it without SQLite's WAL machinery, which would leave
+        // `-wal` and `-shm` files beside a file this reader then refuses.
+        let probe = open(immutable_uri(path))?;
+        inspect(&probe)?.check_readable()?;
+    }
+    let conn = open(path)?;
+    match inspect(&conn) {
+        Ok(found) => {
+            found.check_readable()?;
+            Ok(conn)
+        }
+        // A WAL database whose directory this process cannot write: SQLite needs to create
+        // the `-shm` file to share the log index. With no `-wal` file the file alone is the
+        // whole database (checked above), and it is read as immutable.
+        Err(e) if cannot_share_wal(&e) && !has_wal => open(immutable_uri(path)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A read-only connection to a path or an SQLite URI.
+fn open(target: impl AsRef<Path>) -> Result<Connection, StoreError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
         | OpenFlags::SQLITE_OPEN_URI
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(path, flags)?;
+    let conn = Connection::open_with_flags(target, flags)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
-    let (conn, found) = match inspect(&conn) {
-        Ok(found) => (conn, found),
-        // A WAL database whose directory this process cannot write: SQLite needs to create
-        // the `-shm` file to share the log index. With no `-wal` file there is no log to
-        // share and no writer (a writer needs the `-wal` file), so the file alone is the
-        // whole database and can be read as immutable.
-        Err(e) if cannot_share_wal(&e) && !wal_file(path).exists() => {
-            let conn = Connection::open_with_flags(immutable_uri(path), flags)?;
-            let found = inspect(&conn)?;
-            (conn, found)
-        }
-        Err(e) => return Err(e.into()),
-    };
-    found.check_readable()?;
     Ok(conn)
 }
 
@@ -165,13 +175,16 @@ struct Found {
     other_tables: bool,
 }
 
+/// One statement, so one snapshot: another process's migration is seen whole or not at all.
 fn inspect(conn: &Connection) -> Result<Found, rusqlite::Error> {
-    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    let (has_log, other_tables): (bool, bool) = conn.query_row(
-        "SELECT COALESCE(MAX(name = 'audit_logs'), 0), COALESCE(MAX(name NOT LIKE 'audit\\_%' ESCAPE '\\' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'), 0) \
+    let (version, has_log, other_tables): (i64, bool, bool) = conn.query_row(
+        "SELECT (SELECT user_version FROM pragma_user_version()), \
+                COALESCE(MAX(name = 'audit_logs'), 0), \
+                COALESCE(MAX(name NOT LIKE 'audit\\_%' ESCAPE '\\' \
+                             AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'), 0) \
          FROM sqlite_master WHERE type = 'table'",
         [],
-        |r| Ok((r.get(0)?, r.get(1)?)),
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
     )?;
     Ok(Found {
         version: usize::try_from(version).unwrap_or(usize::MAX),
