@@ -5,8 +5,10 @@
 //! `COLLATE NOCASE`. Log positions are assigned inside the appending `BEGIN IMMEDIATE`
 //! transaction, which holds the file's one write lock until it commits.
 //!
-//! [`SqliteStore::open`] is a writer's open (creates, migrates; see [`schema`]);
-//! [`SqliteStore::open_read_only`] is a reader's, which never writes.
+//! [`SqliteStore::open`] is a writer's open: it creates the file, switches it to WAL and
+//! applies pending migrations in one `BEGIN IMMEDIATE` transaction, so writers opening a new
+//! file at once all succeed. [`SqliteStore::open_read_only`] is a reader's, which never
+//! writes.
 
 mod row;
 mod schema;
