@@ -117,10 +117,8 @@ fn read_commands_leave_what_they_cannot_read_untouched() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-fn is_root() -> bool {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
-}
+#[path = "../../audit-core/tests/store_support/unprivileged.rs"]
+mod unprivileged;
 
 #[test]
 fn a_store_in_a_read_only_directory_can_be_queried() {
@@ -135,18 +133,14 @@ fn a_store_in_a_read_only_directory_can_be_queried() {
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444)).unwrap();
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o555)).unwrap();
     let url = format!("sqlite://{}", path.display());
+    // As root, run as an unprivileged user: root ignores permissions.
+    let scratch = temp_dir("read-only-dir-scratch");
     let run = |args: &[&str]| {
-        if is_root() {
-            // Root ignores permissions: run as an unprivileged user instead.
-            Command::new("setpriv")
-                .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
-                .arg(env!("CARGO_BIN_EXE_audit"))
-                .args(["--store", &url])
-                .args(args)
-                .output()
-        } else {
-            Ok(audit(&url, args))
-        }
+        unprivileged::command(Path::new(env!("CARGO_BIN_EXE_audit")), &scratch)
+            .args(["--store", &url])
+            .args(args)
+            .env_remove("AUDIT_ME")
+            .output()
     };
     let outputs: Vec<_> = [&["query", "--json"][..], &["stats", "--json"]]
         .into_iter()
@@ -176,6 +170,7 @@ fn a_store_in_a_read_only_directory_can_be_queried() {
     }
     assert!(files(&path) == before, "reading changed the store");
     std::fs::remove_dir_all(&dir).ok();
+    std::fs::remove_dir_all(&scratch).ok();
 }
 
 #[test]

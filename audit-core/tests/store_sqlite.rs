@@ -291,31 +291,21 @@ fn a_store_in_a_read_only_directory_can_be_read() {
     );
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444)).unwrap();
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o555)).unwrap();
-    let is_root = std::fs::metadata("/proc/self")
-        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
-        .unwrap_or(false);
-    let output = if is_root {
-        // Root ignores permissions: read as an unprivileged user instead.
-        let mut command = std::process::Command::new("setpriv");
-        command.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]);
-        let test = rerun(
-            "a_store_in_a_read_only_directory_can_be_read",
-            "read-only-reader",
-        );
-        command
-            .arg(test.get_program())
-            .args(test.get_args())
-            .env(store_support::ROLE, "read-only-reader")
-            .env("AUDIT_STORE_TEST_PATH", &path)
-            .output()
-    } else {
-        rerun(
-            "a_store_in_a_read_only_directory_can_be_read",
-            "read-only-reader",
+    // As root, read as an unprivileged user: root ignores permissions.
+    let scratch = temp_dir("read-only-dir-scratch");
+    let mut reader =
+        store_support::unprivileged::command(&std::env::current_exe().unwrap(), &scratch);
+    let output = reader
+        .args(
+            rerun(
+                "a_store_in_a_read_only_directory_can_be_read",
+                "read-only-reader",
+            )
+            .get_args(),
         )
+        .env(store_support::ROLE, "read-only-reader")
         .env("AUDIT_STORE_TEST_PATH", &path)
-        .output()
-    };
+        .output();
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     match output {
         Ok(out) => {
@@ -333,4 +323,5 @@ fn a_store_in_a_read_only_directory_can_be_read() {
     }
     assert_eq!(snapshot(&path), before, "reading changed the store");
     std::fs::remove_dir_all(&dir).ok();
+    std::fs::remove_dir_all(&scratch).ok();
 }

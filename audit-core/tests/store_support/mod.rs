@@ -5,6 +5,7 @@
 
 #[macro_use]
 pub mod previous;
+pub mod unprivileged;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
