@@ -1,0 +1,79 @@
+//! One function per subcommand, and what they share: the open store, the filter parser and
+//! the files the store keeps.
+
+mod export;
+mod purge;
+mod query;
+mod stats;
+mod tail;
+
+use audit_core::query::{AdditionalKey, BUILD_REASON, Filter, UserMatch};
+use audit_core::store::{Store, StoreUrl};
+
+use crate::cli::{Cli, Command};
+use crate::error::Failure;
+use crate::files::StoreFiles;
+
+/// What every subcommand works with.
+pub struct Context {
+    pub store: Box<dyn Store>,
+    /// The SQLite store's files, which no output may overwrite.
+    pub files: StoreFiles,
+    /// The filter keys the application added: `build_reason` (Coder's) and each `--key`.
+    keys: Vec<AdditionalKey>,
+    me: Option<String>,
+}
+
+impl Context {
+    /// Parses a filter against the store's vocabulary; every problem is listed.
+    pub fn filter(&mut self, query: &str) -> Result<Filter, Failure> {
+        let vocabulary = audit_core::store::vocabulary(&mut *self.store, &self.keys)?;
+        let filter = vocabulary.parse(query)?;
+        match (filter.username(), self.me.as_deref()) {
+            (Some(UserMatch::Me), Some(me)) => Ok(filter.resolve_me(me)),
+            (Some(UserMatch::Me), None) => Err(Failure::usage(
+                "`username:me` needs to know who you are: pass --me USERNAME or set AUDIT_ME",
+            )),
+            _ => Ok(filter),
+        }
+    }
+}
+
+/// Opens the store and runs the subcommand. Only a purge writes (and may migrate an older
+/// store); every other command opens the store read-only and never changes it.
+pub fn run(cli: Cli) -> Result<(), Failure> {
+    let url: StoreUrl = cli.store.parse()?;
+    let sqlite = match &url {
+        StoreUrl::Sqlite(path) => Some(path.as_path()),
+        _ => None,
+    };
+    // Every command works on an existing log: a mistyped path must not create an empty one.
+    if let Some(path) = sqlite
+        && !path.is_file()
+    {
+        return Err(Failure::usage(format!(
+            "no SQLite audit store at `{}`: check --store (or AUDIT_STORE_URL); \
+             `cargo run -p audit-examples` writes one to target/audit-demo/audit.db",
+            path.display()
+        )));
+    }
+    let writes = matches!(&cli.command, Command::Purge(args) if !args.dry_run);
+    let store = if writes {
+        url.open()?
+    } else {
+        url.open_read_only()?
+    };
+    let mut cx = Context {
+        store,
+        files: StoreFiles::of(sqlite),
+        keys: std::iter::once(BUILD_REASON).chain(cli.keys).collect(),
+        me: cli.me,
+    };
+    match cli.command {
+        Command::Query(args) => query::run(&mut cx, args),
+        Command::Export(args) => export::run(&mut cx, args),
+        Command::Purge(args) => purge::run(&mut cx, args),
+        Command::Stats(args) => stats::run(&mut cx, args),
+        Command::Tail(args) => tail::run(&mut cx, args),
+    }
+}
