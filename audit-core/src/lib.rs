@@ -45,9 +45,9 @@ pub mod docs;
 pub mod event;
 #[cfg(feature = "fingerprint")]
 pub mod fingerprint;
+pub mod format;
 #[cfg(any(feature = "chain", feature = "fingerprint"))]
 pub mod key_file;
-pub mod format;
 pub mod query;
 mod registry;
 pub mod request;

@@ -36,6 +36,7 @@ use crate::AuditEvent;
 use crate::query::Filter;
 
 mod batch;
+pub mod chain;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod columns;
 mod error;
@@ -55,11 +56,12 @@ pub mod postgres;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
+pub use chain::{ChainRow, StoredCheckpoint};
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use columns::COLUMNS;
 pub use error::StoreError;
 pub use handle::{StoreGuard, StoreHandle};
-pub use log::{LogSpan, StoredEvent};
+pub use log::{ChainSpan, LogSpan, StoredEvent};
 pub use page::{Count, Cursor, MAX_PAGE_SIZE, Page, PageRequest};
 pub use url::StoreUrl;
 
@@ -130,6 +132,34 @@ pub trait Store: Send {
     /// Every `(resource_type, action)` pair ever stored, sorted: what a tool without the
     /// application's types (the `audit` CLI) validates filters against.
     fn recorded_actions(&mut self) -> Result<Vec<(String, String)>, StoreError>;
+
+    /// Where the hash chain stands: the purge anchor and the head, as the head row records
+    /// them.
+    fn chain(&mut self) -> Result<ChainSpan, StoreError> {
+        Err(chain::unsupported())
+    }
+
+    /// Reads the log from position `from` on, in log order and in one consistent snapshot,
+    /// for verification: returns the chain span of that snapshot and hands each row to
+    /// `visit`, as an event or, when it cannot be read as one, as what could be read of it.
+    /// Memory stays constant whatever the size of the log. Never writes.
+    fn scan_chain(
+        &mut self,
+        _from: u64,
+        _visit: &mut dyn FnMut(ChainRow),
+    ) -> Result<ChainSpan, StoreError> {
+        Err(chain::unsupported())
+    }
+
+    /// Records a signed checkpoint (`audit checkpoint` does, besides writing it out).
+    fn add_checkpoint(&mut self, _checkpoint: &StoredCheckpoint) -> Result<(), StoreError> {
+        Err(chain::unsupported())
+    }
+
+    /// The checkpoints recorded, oldest first.
+    fn checkpoints(&mut self) -> Result<Vec<StoredCheckpoint>, StoreError> {
+        Err(chain::unsupported())
+    }
 }
 
 /// The filter vocabulary of a store: the resource types and actions it has recorded, plus

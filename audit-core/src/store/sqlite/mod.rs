@@ -19,15 +19,16 @@ use chrono::{DateTime, Utc};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params_from_iter};
 
-use super::columns::{self, COLUMN_LIST, COLUMNS};
+use super::columns::{self, COLUMN_LIST, COLUMNS, HEAD_COLUMNS};
 use super::log::{self, Head};
 use super::purge::{self, PurgeSteps};
 use super::sql::{self, Dialect, IndexedKey, Param, SqlRead};
 use super::{
-    ArchiveFn, Count, LogSpan, Page, PageRequest, PurgeOptions, PurgeReport, StorageStats, Store,
-    StoreError, StoredEvent, recorded_pairs,
+    ArchiveFn, ChainRow, ChainSpan, Count, LogSpan, Page, PageRequest, PurgeOptions, PurgeReport,
+    StorageStats, Store, StoreError, StoredCheckpoint, StoredEvent, recorded_pairs,
 };
 use crate::AuditEvent;
+use crate::chain::ChainHead;
 use crate::query::Filter;
 
 /// Options of a writer's open.
@@ -125,16 +126,17 @@ impl SqliteStore {
     }
 
     fn head_row(conn: &Connection) -> Result<Head, StoreError> {
-        let (seq, purged_through): (i64, i64) = conn.query_row(
-            "SELECT seq, purged_through FROM audit_log_head WHERE id = 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
-        columns::head(seq, purged_through)
+        let (seq, hash, purged_through, purged_hash): (i64, Vec<u8>, i64, Vec<u8>) = conn
+            .query_row(
+                &format!("SELECT {HEAD_COLUMNS} FROM audit_log_head WHERE id = 1"),
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )?;
+        columns::head(seq, &hash, purged_through, &purged_hash)
     }
 
-    /// One transaction: under the write lock, skip what is stored, number and insert the
-    /// rest, move the head.
+    /// One transaction: under the write lock, skip what is stored, number and chain and
+    /// insert the rest, move the head.
     fn append_once(&mut self, events: &[AuditEvent]) -> Result<(), StoreError> {
         let tx = self
             .conn
@@ -165,7 +167,7 @@ impl SqliteStore {
         if fresh.is_empty() {
             return Ok(());
         }
-        let (entries, new_head) = log::number(head, fresh);
+        let (entries, new_head) = log::number(head, fresh)?;
         {
             let placeholders: Vec<String> = (1..=COLUMNS.len()).map(|i| format!("?{i}")).collect();
             let mut insert = tx.prepare_cached(&format!(
@@ -183,8 +185,11 @@ impl SqliteStore {
                 recorded.execute([resource_type, action])?;
             }
             tx.execute(
-                "UPDATE audit_log_head SET seq = ?1 WHERE id = 1",
-                [columns::seq_param(new_head.seq)],
+                "UPDATE audit_log_head SET seq = ?1, hash = ?2 WHERE id = 1",
+                rusqlite::params![
+                    columns::seq_param(new_head.seq),
+                    new_head.hash.as_bytes().as_slice()
+                ],
             )?;
         }
         tx.commit()?;
@@ -194,14 +199,17 @@ impl SqliteStore {
 
 impl PurgeSteps for SqliteStore {
     fn purge_target(&mut self, cutoff: DateTime<Utc>) -> Result<(Head, u64), StoreError> {
-        let (seq, purged_through, first_kept): (i64, i64, Option<i64>) = self.conn.query_row(
-            "SELECT seq, purged_through, \
-                    (SELECT seq FROM audit_logs WHERE time >= ?1 ORDER BY seq LIMIT 1) \
-             FROM audit_log_head WHERE id = 1",
-            [cutoff.timestamp_micros()],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )?;
-        let head = columns::head(seq, purged_through)?;
+        // One read transaction: the head and the first event kept from one snapshot.
+        let tx = self.conn.transaction()?;
+        let head = Self::head_row(&tx)?;
+        let first_kept: Option<i64> = tx
+            .query_row(
+                "SELECT seq FROM audit_logs WHERE time >= ?1 ORDER BY seq LIMIT 1",
+                [cutoff.timestamp_micros()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        tx.commit()?;
         let target = match first_kept {
             Some(first) => columns::seq_value(first)?.saturating_sub(1),
             None => head.seq,
@@ -232,13 +240,22 @@ impl PurgeSteps for SqliteStore {
         if Self::head_row(&tx)?.purged_through != from {
             return Ok(None);
         }
+        // The anchor: the hash of the last event purged, which the first one kept links to.
+        let anchor: Option<Vec<u8>> = tx
+            .query_row(
+                "SELECT hash FROM audit_logs WHERE seq = ?1",
+                [columns::seq_param(through)],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let anchor = anchor.ok_or_else(|| purge::missing_anchor(through))?;
         let deleted = tx.execute(
             "DELETE FROM audit_logs WHERE seq <= ?1",
             [columns::seq_param(through)],
         )?;
         tx.execute(
-            "UPDATE audit_log_head SET purged_through = ?1 WHERE id = 1",
-            [columns::seq_param(through)],
+            "UPDATE audit_log_head SET purged_through = ?1, purged_hash = ?2 WHERE id = 1",
+            rusqlite::params![columns::seq_param(through), anchor],
         )?;
         tx.commit()?;
         Ok(Some(deleted as u64))
@@ -335,6 +352,93 @@ impl Store for SqliteStore {
 
     fn stats(&mut self) -> Result<StorageStats, StoreError> {
         self.storage_stats().map_err(|e| e.context(&self.location))
+    }
+
+    fn chain(&mut self) -> Result<ChainSpan, StoreError> {
+        Self::head_row(&self.conn)
+            .map(|h| h.chain())
+            .map_err(|e| e.context(&self.location))
+    }
+
+    fn scan_chain(
+        &mut self,
+        from: u64,
+        visit: &mut dyn FnMut(ChainRow),
+    ) -> Result<ChainSpan, StoreError> {
+        let location = self.location.clone();
+        self.scan(from, visit)
+            .map_err(|e| e.context(format!("{location}: cannot read the chain")))
+    }
+
+    fn add_checkpoint(&mut self, checkpoint: &StoredCheckpoint) -> Result<(), StoreError> {
+        self.writable()?;
+        self.conn
+            .execute(
+                "INSERT INTO audit_checkpoints (seq, hash, time, note) VALUES (?1, ?2, ?3, ?4)",
+                rusqlite::params![
+                    columns::seq_param(checkpoint.head.seq),
+                    checkpoint.head.hash.as_bytes().as_slice(),
+                    checkpoint.time.timestamp_micros(),
+                    checkpoint.note
+                ],
+            )
+            .map_err(|e| {
+                StoreError::from(e)
+                    .context(format!("{}: cannot record the checkpoint", self.location))
+            })?;
+        Ok(())
+    }
+
+    fn checkpoints(&mut self) -> Result<Vec<StoredCheckpoint>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT seq, hash, time, note FROM audit_checkpoints ORDER BY id")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, Vec<u8>>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (seq, hash, time, note) = row?;
+            Ok(StoredCheckpoint {
+                head: ChainHead {
+                    seq: columns::seq_value(seq)?,
+                    hash: columns::hash_value(&hash)?,
+                },
+                time: DateTime::from_timestamp_micros(time)
+                    .ok_or_else(|| StoreError::Corrupt(format!("checkpoint time {time}")))?,
+                note,
+            })
+        })
+        .collect()
+    }
+}
+
+impl SqliteStore {
+    /// The chain span and every row from `from` on, in one read transaction (a snapshot, in
+    /// WAL mode), streamed.
+    fn scan(
+        &mut self,
+        from: u64,
+        visit: &mut dyn FnMut(ChainRow),
+    ) -> Result<ChainSpan, StoreError> {
+        let tx = self.conn.transaction()?;
+        let span = Self::head_row(&tx)?.chain();
+        {
+            let mut stmt = tx.prepare(&format!(
+                "SELECT {} FROM audit_logs WHERE seq >= ?1 ORDER BY seq",
+                *COLUMN_LIST
+            ))?;
+            let mut rows = stmt.query([columns::seq_param(from)])?;
+            while let Some(row) = rows.next()? {
+                visit(row::read_chain_row(row));
+            }
+        }
+        tx.commit()?;
+        Ok(span)
     }
 }
 

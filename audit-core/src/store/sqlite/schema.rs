@@ -11,6 +11,7 @@ use std::time::Duration;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior};
 
 use crate::store::StoreError;
+use crate::store::columns::{self, COLUMN_LIST};
 use crate::store::sql::{Dialect, IndexedKey};
 
 /// How long a connection waits for another one's lock before giving up.
@@ -67,7 +68,25 @@ const MIGRATIONS: &[&str] = &[
         purged_through INTEGER NOT NULL DEFAULT 0
     );
     INSERT INTO audit_log_head (id, seq) SELECT 1, COUNT(*) FROM audit_logs;",
+    // 3: the hash chain. Each event's chain hash, the head's and the last purged event's
+    // (both 32 zero bytes until set), and the checkpoints `audit checkpoint` takes. The
+    // hashes of existing events are computed in Rust right after (see `chain_existing`).
+    "ALTER TABLE audit_logs ADD COLUMN hash BLOB NOT NULL DEFAULT X'';
+    ALTER TABLE audit_log_head ADD COLUMN hash BLOB NOT NULL
+        DEFAULT X'0000000000000000000000000000000000000000000000000000000000000000';
+    ALTER TABLE audit_log_head ADD COLUMN purged_hash BLOB NOT NULL
+        DEFAULT X'0000000000000000000000000000000000000000000000000000000000000000';
+    CREATE TABLE audit_checkpoints (
+        id INTEGER PRIMARY KEY,
+        seq INTEGER NOT NULL,
+        hash BLOB NOT NULL,
+        time INTEGER NOT NULL,
+        note TEXT NOT NULL
+    );",
 ];
+
+/// The migration that adds the hash chain, after which existing events are chained.
+const CHAIN_MIGRATION: usize = 3;
 
 /// The schema version this build writes and reads.
 pub(super) const VERSION: usize = MIGRATIONS.len();
@@ -295,12 +314,59 @@ fn migrate(conn: &Connection, keys: &[IndexedKey]) -> Result<(), StoreError> {
     found.check_writable()?;
     for (i, migration) in MIGRATIONS.iter().enumerate().skip(found.version) {
         tx.execute_batch(migration)?;
+        if i + 1 == CHAIN_MIGRATION {
+            chain_existing(&tx)?;
+        }
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
     }
     for key in keys {
         tx.execute_batch(&key.create_sql(Dialect::Sqlite))?;
     }
     tx.commit()?;
+    Ok(())
+}
+
+/// Chains the events a store held before it had a hash chain, in log order, from the
+/// purge anchor (whose hash is unknown for a store purged before: 32 zero bytes), and
+/// records the head's hash. The chain vouches for these events from the migration on.
+fn chain_existing(tx: &Connection) -> Result<(), StoreError> {
+    const BATCH: i64 = 1000;
+    let mut hasher = crate::chain::ChainHasher::new();
+    let (mut last_seq, mut prev): (i64, crate::chain::ChainHash) = {
+        let (purged, hash): (i64, Vec<u8>) = tx.query_row(
+            "SELECT purged_through, purged_hash FROM audit_log_head WHERE id = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        (purged, columns::hash_value(&hash)?)
+    };
+    let mut select = tx.prepare(&format!(
+        "SELECT {} FROM audit_logs WHERE seq > ?1 ORDER BY seq LIMIT {BATCH}",
+        *COLUMN_LIST
+    ))?;
+    let mut update = tx.prepare("UPDATE audit_logs SET hash = ?1 WHERE seq = ?2")?;
+    loop {
+        let events = select
+            .query_map([last_seq], |row| Ok(super::row::read_event(row)))?
+            .map(|r| r?)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(crate::store::chain::unchainable)?;
+        let Some((last, _)) = events.last() else {
+            break;
+        };
+        last_seq = columns::seq_param(*last);
+        for (seq, event) in &events {
+            prev = hasher.hash(&prev, *seq, event);
+            update.execute(rusqlite::params![
+                prev.as_bytes().as_slice(),
+                columns::seq_param(*seq)
+            ])?;
+        }
+    }
+    tx.execute(
+        "UPDATE audit_log_head SET hash = ?1 WHERE id = 1",
+        [prev.as_bytes().as_slice()],
+    )?;
     Ok(())
 }
 
