@@ -39,6 +39,6 @@ pub use hasher::ChainHasher;
 pub use keys::{KeyError, SigningKey, VerifierKey};
 #[cfg(feature = "chain")]
 pub use verify::{
-    CheckpointCheck, CheckpointOutcome, Problem, ProblemKind, Start, Unchecked, UncheckedReason,
-    Verifier, VerifyReport,
+    CheckpointCheck, CheckpointNotChecked, CheckpointOutcome, Problem, ProblemKind, Start,
+    Unchecked, UncheckedReason, Verifier, VerifyReport,
 };

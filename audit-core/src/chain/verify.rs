@@ -147,6 +147,35 @@ impl Verifier {
         self
     }
 
+    /// Records a checkpoint that could not be used because it cannot be checked here (signed
+    /// by a key that was not given): listed, not a problem.
+    pub fn checkpoint_not_checked(
+        &mut self,
+        source: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> &mut Self {
+        self.report
+            .checkpoints_not_checked
+            .push(CheckpointNotChecked {
+                source: source.into(),
+                reason: reason.into(),
+            });
+        self
+    }
+
+    /// Records a checkpoint that is not valid (its signature does not verify, its text is not
+    /// a checkpoint): a problem, since someone changed it.
+    pub fn invalid_checkpoint(&mut self, source: impl Into<String>, reason: impl Into<String>) {
+        self.problem(
+            None,
+            None,
+            ProblemKind::InvalidCheckpoint {
+                source: source.into(),
+                reason: reason.into(),
+            },
+        );
+    }
+
     /// Records the head the store says it has (its head row), to compare with the last event.
     /// Give it before the events.
     pub fn head_record(&mut self, head: ChainHead) -> &mut Self {
@@ -470,6 +499,8 @@ pub struct VerifyReport {
     pub head: ChainHead,
     /// Each checkpoint given, and what became of it.
     pub checkpoints: Vec<CheckpointCheck>,
+    /// Checkpoints that could not be checked at all (signed by a key not given).
+    pub checkpoints_not_checked: Vec<CheckpointNotChecked>,
     /// What is wrong, in the order found (at most [`MAX_PROBLEMS`]).
     pub problems: Vec<Problem>,
     /// How many problems were found in all.
@@ -506,10 +537,10 @@ impl fmt::Display for VerifyReport {
         writeln!(
             f,
             "checkpoints: {} given, {} matched, {} failed, {} not checkable",
-            self.checkpoints.len(),
+            self.checkpoints.len() + self.checkpoints_not_checked.len(),
             count(CheckpointOutcome::Matched),
             count(CheckpointOutcome::Failed),
-            count(CheckpointOutcome::Unchecked)
+            count(CheckpointOutcome::Unchecked) + self.checkpoints_not_checked.len()
         )?;
         for c in &self.checkpoints {
             if c.outcome == CheckpointOutcome::Unchecked {
@@ -519,6 +550,9 @@ impl fmt::Display for VerifyReport {
                     c.source, c.size
                 )?;
             }
+        }
+        for c in &self.checkpoints_not_checked {
+            writeln!(f, "not checked: checkpoint {}: {}", c.source, c.reason)?;
         }
         for u in &self.unchecked {
             writeln!(f, "not checked: {u}")?;
@@ -539,6 +573,15 @@ impl fmt::Display for VerifyReport {
             write!(f, "NOT INTACT")
         }
     }
+}
+
+/// A checkpoint that could not be checked, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckpointNotChecked {
+    /// Where it came from.
+    pub source: String,
+    /// Why it could not be checked.
+    pub reason: String,
 }
 
 /// One checkpoint and what the verification made of it.
@@ -651,6 +694,14 @@ pub enum ProblemKind {
         /// The recorded head position.
         head: u64,
     },
+    /// A checkpoint that is not valid: its signature does not verify or its text is not a
+    /// checkpoint.
+    InvalidCheckpoint {
+        /// Where it came from.
+        source: String,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 impl fmt::Display for Problem {
@@ -707,6 +758,9 @@ impl fmt::Display for Problem {
                 f,
                 "{event} lies after the store's head record (#{head}): rows were added around the store"
             ),
+            ProblemKind::InvalidCheckpoint { source, reason } => {
+                write!(f, "checkpoint {source} is not valid: {reason}")
+            }
         }
     }
 }

@@ -48,8 +48,11 @@ mod page;
 mod purge;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 mod storable;
 mod url;
+#[cfg(feature = "chain")]
+pub mod verify;
 
 #[cfg(feature = "postgres")]
 pub mod postgres;
@@ -140,13 +143,13 @@ pub trait Store: Send {
     }
 
     /// Reads the log from position `from` on, in log order and in one consistent snapshot,
-    /// for verification: returns the chain span of that snapshot and hands each row to
-    /// `visit`, as an event or, when it cannot be read as one, as what could be read of it.
-    /// Memory stays constant whatever the size of the log. Never writes.
+    /// for verification: hands each row to `visit` with the chain span of that snapshot, as
+    /// an event or, when it cannot be read as one, as what could be read of it, and returns
+    /// the span. Memory stays constant whatever the size of the log. Never writes.
     fn scan_chain(
         &mut self,
         _from: u64,
-        _visit: &mut dyn FnMut(ChainRow),
+        _visit: &mut dyn FnMut(&ChainSpan, ChainRow),
     ) -> Result<ChainSpan, StoreError> {
         Err(chain::unsupported())
     }

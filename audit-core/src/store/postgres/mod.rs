@@ -449,7 +449,7 @@ impl Store for PostgresStore {
     fn scan_chain(
         &mut self,
         from: u64,
-        visit: &mut dyn FnMut(ChainRow),
+        visit: &mut dyn FnMut(&ChainSpan, ChainRow),
     ) -> Result<ChainSpan, StoreError> {
         // Not retried: rows already handed over cannot be taken back.
         self.scan(from, visit).map_err(|e| {
@@ -501,7 +501,7 @@ impl PostgresStore {
     fn scan(
         &mut self,
         from: u64,
-        visit: &mut dyn FnMut(ChainRow),
+        visit: &mut dyn FnMut(&ChainSpan, ChainRow),
     ) -> Result<ChainSpan, StoreError> {
         let select = self.conn.prepare(&format!(
             "SELECT {} FROM audit_logs WHERE seq >= $1 ORDER BY seq",
@@ -526,7 +526,7 @@ impl PostgresStore {
                 break;
             }
             for row in &rows {
-                visit(row::read_chain_row(row));
+                visit(&span, row::read_chain_row(row));
             }
         }
         tx.commit()?;

@@ -363,7 +363,7 @@ impl Store for SqliteStore {
     fn scan_chain(
         &mut self,
         from: u64,
-        visit: &mut dyn FnMut(ChainRow),
+        visit: &mut dyn FnMut(&ChainSpan, ChainRow),
     ) -> Result<ChainSpan, StoreError> {
         let location = self.location.clone();
         self.scan(from, visit)
@@ -423,7 +423,7 @@ impl SqliteStore {
     fn scan(
         &mut self,
         from: u64,
-        visit: &mut dyn FnMut(ChainRow),
+        visit: &mut dyn FnMut(&ChainSpan, ChainRow),
     ) -> Result<ChainSpan, StoreError> {
         let tx = self.conn.transaction()?;
         let span = Self::head_row(&tx)?.chain();
@@ -434,7 +434,7 @@ impl SqliteStore {
             ))?;
             let mut rows = stmt.query([columns::seq_param(from)])?;
             while let Some(row) = rows.next()? {
-                visit(row::read_chain_row(row));
+                visit(&span, row::read_chain_row(row));
             }
         }
         tx.commit()?;
