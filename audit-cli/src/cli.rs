@@ -49,6 +49,18 @@ pub enum Command {
     Stats(StatsArgs),
     /// Follows new matching events as they are stored.
     Tail(TailArgs),
+    /// Checks that the log is intact: recomputes its hash chain and checks checkpoints and
+    /// archives. Exits 0 when intact, 1 naming the first event that is not.
+    Verify(VerifyArgs),
+    /// Signs a checkpoint of the log's head (after checking the chain since the last one),
+    /// records it in the store and writes it out.
+    Checkpoint(CheckpointArgs),
+    /// Makes a key pair for signing checkpoints, or with --fingerprint a key for secret
+    /// fingerprints. Needs no store.
+    Keygen(KeygenArgs),
+    /// Prints the fingerprint of a candidate secret value read from standard input (never
+    /// from the command line), to compare with the fingerprints in the log. Needs no store.
+    Fingerprint(FingerprintArgs),
 }
 
 #[derive(Args)]
@@ -147,6 +159,71 @@ pub struct TailArgs {
     /// Stop after this many events (for scripts and tests).
     #[arg(long)]
     pub max_events: Option<u64>,
+}
+
+#[derive(Args)]
+pub struct VerifyArgs {
+    /// A public key file (`audit keygen` writes NAME.pub); repeat for older keys.
+    #[arg(long = "public-key", value_name = "FILE")]
+    pub public_keys: Vec<PathBuf>,
+    /// A signed checkpoint file kept outside the store; repeat for several.
+    #[arg(long = "checkpoint", value_name = "FILE")]
+    pub checkpoints: Vec<PathBuf>,
+    /// A JSON-lines archive or export to check too, joined to the log; oldest first.
+    #[arg(long = "archive", value_name = "FILE")]
+    pub archives: Vec<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct CheckpointArgs {
+    /// The private key file (`audit keygen` writes NAME.key).
+    #[arg(long, value_name = "FILE")]
+    pub signing_key: PathBuf,
+    /// Where to write the signed checkpoint: a new file, a directory (a file named after the
+    /// position and time is made in it), or - for standard output (the default).
+    #[arg(long, value_name = "FILE|DIR|-")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct KeygenArgs {
+    /// The key's name, which is the log's name in its checkpoints, such as
+    /// audit.example.com/audit (default: HOSTNAME/audit).
+    #[arg(long, conflicts_with = "fingerprint")]
+    pub name: Option<String>,
+    /// Where to write: PREFIX.key (private, mode 0600) and PREFIX.pub (default
+    /// audit-checkpoint); with --fingerprint, the key file (default audit-fingerprint.key).
+    #[arg(long, value_name = "PREFIX|FILE")]
+    pub out: Option<PathBuf>,
+    /// Make a key for secret fingerprints (HMAC-SHA256) instead of a checkpoint key pair.
+    #[arg(long)]
+    pub fingerprint: bool,
+    /// The fingerprint key's id, part of every fingerprint it makes (change it when rotating).
+    #[arg(long, default_value = "k1", requires = "fingerprint")]
+    pub key_id: String,
+}
+
+#[derive(Args)]
+pub struct FingerprintArgs {
+    /// The fingerprint key file (current key first, then old keys).
+    #[arg(long, value_name = "FILE")]
+    pub key_file: PathBuf,
+    /// The resource type, e.g. workspace.
+    #[arg(long)]
+    pub resource: String,
+    /// The secret field's audit name, e.g. agent_token.
+    #[arg(long)]
+    pub field: String,
+    /// Read the value as JSON (for a secret that is not a string, e.g. 1234 or {"user": "x"}).
+    #[arg(long)]
+    pub json: bool,
+    /// Instead of printing fingerprints, check this one: exit 0 if the value matches it, 1
+    /// if not.
+    #[arg(long, value_name = "FINGERPRINT")]
+    pub check: Option<audit_core::fingerprint::Fingerprint>,
 }
 
 fn cursor(s: &str) -> Result<Cursor, audit_core::store::StoreError> {

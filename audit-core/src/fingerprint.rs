@@ -297,6 +297,23 @@ impl Keyring {
     }
 }
 
+/// Drops a JSON value that held a secret, wiping its strings and object keys first. (Numbers
+/// and booleans cannot be wiped: `serde_json` keeps them in plain fields.)
+pub fn wipe_json(value: serde_json::Value) {
+    use zeroize::Zeroize;
+    match value {
+        serde_json::Value::String(mut s) => s.zeroize(),
+        serde_json::Value::Array(items) => items.into_iter().for_each(wipe_json),
+        serde_json::Value::Object(map) => {
+            for (mut key, value) in map {
+                key.zeroize();
+                wipe_json(value);
+            }
+        }
+        serde_json::Value::Null | serde_json::Value::Bool(_) | serde_json::Value::Number(_) => {}
+    }
+}
+
 /// A fingerprint: `hmac-sha256:<key id>:<base64url MAC>`. Serializes as that text.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Fingerprint {

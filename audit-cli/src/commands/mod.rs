@@ -1,11 +1,15 @@
 //! One function per subcommand, and what they share: the open store, the filter parser and
 //! the files the store keeps.
 
+mod checkpoint;
 mod export;
+mod fingerprint;
+mod keygen;
 mod purge;
 mod query;
 mod stats;
 mod tail;
+mod verify;
 
 use audit_core::query::{AdditionalKey, BUILD_REASON, Filter, UserMatch};
 use audit_core::store::{Store, StoreUrl};
@@ -39,9 +43,15 @@ impl Context {
     }
 }
 
-/// Opens the store and runs the subcommand. Only a purge writes (and may migrate an older
-/// store); every other command opens the store read-only and never changes it.
+/// Opens the store and runs the subcommand. Only a purge and a checkpoint write (and may
+/// migrate an older store); every other command opens the store read-only and never changes
+/// it. `keygen` and `fingerprint` need no store.
 pub fn run(cli: Cli) -> Result<(), Failure> {
+    let command = match cli.command {
+        Command::Keygen(args) => return keygen::run(args),
+        Command::Fingerprint(args) => return fingerprint::run(args),
+        other => other,
+    };
     let url: StoreUrl = cli.store.parse()?;
     let sqlite = match &url {
         StoreUrl::Sqlite(path) => Some(path.as_path()),
@@ -57,7 +67,11 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             path.display()
         )));
     }
-    let writes = matches!(&cli.command, Command::Purge(args) if !args.dry_run);
+    let writes = match &command {
+        Command::Purge(args) => !args.dry_run,
+        Command::Checkpoint(_) => true,
+        _ => false,
+    };
     let store = if writes {
         url.open()?
     } else {
@@ -69,11 +83,16 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         keys: std::iter::once(BUILD_REASON).chain(cli.keys).collect(),
         me: cli.me,
     };
-    match cli.command {
+    match command {
         Command::Query(args) => query::run(&mut cx, args),
         Command::Export(args) => export::run(&mut cx, args),
         Command::Purge(args) => purge::run(&mut cx, args),
         Command::Stats(args) => stats::run(&mut cx, args),
         Command::Tail(args) => tail::run(&mut cx, args),
+        Command::Verify(args) => verify::run(&mut cx, args),
+        Command::Checkpoint(args) => checkpoint::run(&mut cx, args),
+        // Run above, before any store is opened.
+        Command::Keygen(args) => keygen::run(args),
+        Command::Fingerprint(args) => fingerprint::run(args),
     }
 }
