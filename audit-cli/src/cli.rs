@@ -224,6 +224,10 @@ pub struct FingerprintArgs {
     /// if not.
     #[arg(long, value_name = "FINGERPRINT")]
     pub check: Option<audit_core::fingerprint::Fingerprint>,
+    /// A value given on the command line, which is refused (without repeating it): it would
+    /// show in `ps` and in shell histories.
+    #[arg(hide = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    pub refused: Vec<std::ffi::OsString>,
 }
 
 fn cursor(s: &str) -> Result<Cursor, audit_core::store::StoreError> {

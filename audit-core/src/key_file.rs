@@ -38,10 +38,25 @@ pub(crate) fn write_new(path: &Path, access: Access, text: &str) -> Result<(), K
 }
 
 /// Reads a key file as UTF-8 text, wiped when dropped. A private key file must not be
-/// accessible by other users (on Unix).
+/// accessible by other users (see [`check_private`]).
 pub(crate) fn read(path: &Path, access: Access) -> Result<Zeroizing<String>, KeyFileError> {
-    #[cfg(unix)]
     if access == Access::Private {
+        check_private(path)?;
+    }
+    let bytes = std::fs::read(path).map_err(|e| KeyFileError::io(path, e))?;
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok(Zeroizing::new(text)),
+        Err(e) => {
+            drop(Zeroizing::new(e.into_bytes()));
+            Err(KeyFileError::NotText(path.to_owned()))
+        }
+    }
+}
+
+/// Refuses a private key file that users other than its owner can access (on Unix).
+pub(crate) fn check_private(path: &Path) -> Result<(), KeyFileError> {
+    #[cfg(unix)]
+    {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(path)
             .map_err(|e| KeyFileError::io(path, e))?
@@ -54,14 +69,9 @@ pub(crate) fn read(path: &Path, access: Access) -> Result<Zeroizing<String>, Key
             });
         }
     }
-    let bytes = std::fs::read(path).map_err(|e| KeyFileError::io(path, e))?;
-    match String::from_utf8(bytes) {
-        Ok(text) => Ok(Zeroizing::new(text)),
-        Err(e) => {
-            drop(Zeroizing::new(e.into_bytes()));
-            Err(KeyFileError::NotText(path.to_owned()))
-        }
-    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 /// Why a key file could not be read or written.

@@ -12,6 +12,12 @@ use crate::cli::FingerprintArgs;
 use crate::error::Failure;
 
 pub fn run(args: FingerprintArgs) -> Result<(), Failure> {
+    if !args.refused.is_empty() {
+        return Err(Failure::usage(
+            "the value is read from standard input, never from the command line (where `ps` \
+             and shell histories show it): printf '%s' \"$value\" | audit fingerprint …",
+        ));
+    }
     let keyring = Keyring::read_file(&args.key_file).map_err(Failure::usage)?;
     let stdin = std::io::stdin();
     if stdin.is_terminal() {

@@ -138,10 +138,9 @@ impl SigningKey {
             what: "private key",
             why,
         };
-        let rest = text
-            .trim()
-            .strip_prefix("PRIVATE+KEY+")
-            .ok_or(malformed("it does not start with PRIVATE+KEY+"))?;
+        let rest = text.trim().strip_prefix("PRIVATE+KEY+").ok_or(malformed(
+            "it does not start with PRIVATE+KEY+ (a public key? pass the .key file `audit keygen` wrote)",
+        ))?;
         let mut parts = rest.splitn(3, '+');
         let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(malformed(
@@ -175,10 +174,12 @@ impl SigningKey {
     }
 
     /// Reads a private key file. On Unix, refuses a file that users other than its owner
-    /// can access, as ssh does.
+    /// can access, as ssh does (a file that holds no private key is refused as such first).
     pub fn read_file(path: &Path) -> Result<Self, KeyError> {
-        let text = key_file::read(path, Access::Private).map_err(KeyError::File)?;
-        Self::parse(&text).map_err(|e| e.in_file(path))
+        let text = key_file::read(path, Access::Public).map_err(KeyError::File)?;
+        let key = Self::parse(&text).map_err(|e| e.in_file(path))?;
+        key_file::check_private(path).map_err(KeyError::File)?;
+        Ok(key)
     }
 
     /// Writes the private key file, readable by its owner only (mode 0600 on Unix). Refuses
