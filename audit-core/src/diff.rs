@@ -71,6 +71,16 @@ pub enum Change {
     },
     /// A secret field changed (or was set on create, or removed on delete). No value is kept.
     Secret,
+    /// A secret field changed, with keyed fingerprints of its values (an auditor with a
+    /// fingerprint key, see [`crate::fingerprint`]): `hmac-sha256:<key id>:…` texts, which
+    /// answer "was it set to X?" for whoever holds the key, and nothing for anyone else. A
+    /// side that does not exist (old on create, new on delete) is `None`.
+    FingerprintedSecret {
+        /// The fingerprint of the value before.
+        old: Option<String>,
+        /// The fingerprint of the value after.
+        new: Option<String>,
+    },
     /// A tracked field changed but its value could not be serialized to JSON; `error` says why.
     /// The change is recorded rather than lost.
     Unserializable {
@@ -82,15 +92,17 @@ pub enum Change {
 impl Change {
     /// Whether this is a secret field's change.
     pub fn is_secret(&self) -> bool {
-        matches!(self, Change::Secret)
+        matches!(self, Change::Secret | Change::FingerprintedSecret { .. })
     }
 }
 
 /// The changed fields of a resource, sorted by audit name.
 ///
 /// Serializes to a JSON object, one key per changed field:
-/// `{"old": …, "new": …, "secret": false}` for tracked fields, `{"secret": true}` for secret ones.
-/// Deserializing gives the same diff back (for events read from a store).
+/// `{"old": …, "new": …, "secret": false}` for tracked fields, `{"secret": true}` for secret
+/// ones, `{"secret": true, "fingerprint": {"old": "hmac-sha256:…", "new": "…"}}` for
+/// fingerprinted secret ones. Deserializing gives the same diff back (for events read from a
+/// store), and refuses anything else: a change that mixes the forms, or has keys of its own.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Diff {
     entries: Vec<(Cow<'static, str>, Change)>,
@@ -213,6 +225,18 @@ impl Serialize for Change {
                 map.serialize_entry("secret", &true)?;
                 map.end()
             }
+            Change::FingerprintedSecret { old, new } => {
+                let mut map = serializer.serialize_map(Some(2))?;
+                map.serialize_entry("secret", &true)?;
+                map.serialize_entry(
+                    "fingerprint",
+                    &Fingerprints {
+                        old: old.as_deref(),
+                        new: new.as_deref(),
+                    },
+                )?;
+                map.end()
+            }
             Change::Unserializable { error } => {
                 let mut map = serializer.serialize_map(Some(2))?;
                 map.serialize_entry("secret", &false)?;
@@ -221,6 +245,16 @@ impl Serialize for Change {
             }
         }
     }
+}
+
+/// The `fingerprint` object of a fingerprinted secret change.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Fingerprints<T> {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    old: Option<T>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    new: Option<T>,
 }
 
 impl Serialize for Diff {
@@ -242,25 +276,50 @@ impl<'de> Deserialize<'de> for Change {
                 f.write_str(r#"a field change such as {"old": 1, "new": 2, "secret": false}"#)
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Change, A::Error> {
-                let (mut old, mut new, mut secret, mut error) = (None, None, None, None);
+                let (mut old, mut new, mut secret, mut error, mut fingerprint) =
+                    (None, None, None, None, None);
                 while let Some(key) = map.next_key::<String>()? {
-                    match key.as_str() {
-                        "old" => old = Some(map.next_value::<Value>()?),
-                        "new" => new = Some(map.next_value::<Value>()?),
-                        "secret" => secret = Some(map.next_value::<bool>()?),
-                        "error" => error = Some(map.next_value::<String>()?),
+                    let duplicate = match key.as_str() {
+                        "old" => old.replace(map.next_value::<Value>()?).is_some(),
+                        "new" => new.replace(map.next_value::<Value>()?).is_some(),
+                        "secret" => secret.replace(map.next_value::<bool>()?).is_some(),
+                        "error" => error.replace(map.next_value::<String>()?).is_some(),
+                        "fingerprint" => fingerprint
+                            .replace(map.next_value::<Fingerprints<String>>()?)
+                            .is_some(),
                         other => {
                             return Err(de::Error::unknown_field(
                                 other,
-                                &["old", "new", "secret", "error"],
+                                &["old", "new", "secret", "error", "fingerprint"],
                             ));
                         }
+                    };
+                    if duplicate {
+                        return Err(de::Error::custom(format_args!("duplicate key `{key}`")));
                     }
                 }
-                match (secret, error) {
-                    (Some(true), _) => Ok(Change::Secret),
-                    (_, Some(error)) => Ok(Change::Unserializable { error }),
-                    _ => Ok(Change::Tracked { old, new }),
+                let mixed = |what| de::Error::custom(format_args!("a field change {what}"));
+                match (secret, error, fingerprint) {
+                    (None, _, _) => Err(de::Error::missing_field("secret")),
+                    (Some(true), None, None) if old.is_none() && new.is_none() => {
+                        Ok(Change::Secret)
+                    }
+                    (Some(true), None, Some(f)) if old.is_none() && new.is_none() => {
+                        if f.old.is_none() && f.new.is_none() {
+                            return Err(mixed("has an empty fingerprint"));
+                        }
+                        Ok(Change::FingerprintedSecret {
+                            old: f.old,
+                            new: f.new,
+                        })
+                    }
+                    (Some(true), _, _) => Err(mixed("that is secret holds values or an error")),
+                    (Some(false), _, Some(_)) => Err(mixed("that is not secret has a fingerprint")),
+                    (Some(false), Some(error), None) if old.is_none() && new.is_none() => {
+                        Ok(Change::Unserializable { error })
+                    }
+                    (Some(false), Some(_), None) => Err(mixed("has both values and an error")),
+                    (Some(false), None, None) => Ok(Change::Tracked { old, new }),
                 }
             }
         }
@@ -332,6 +391,34 @@ mod tests {
                 assert!(error.contains("key must be a string"))
             }
             other => panic!("expected an unserializable change, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn fingerprinted_secrets_round_trip_and_mixed_forms_are_refused() {
+        let text = r#"{"key":{"secret":true,"fingerprint":{"old":"hmac-sha256:k1:a","new":"hmac-sha256:k1:b"}},"pin":{"secret":true,"fingerprint":{"new":"hmac-sha256:k1:c"}}}"#;
+        let d: Diff = serde_json::from_str(text).unwrap();
+        assert_eq!(
+            d.get("pin"),
+            Some(&Change::FingerprintedSecret {
+                old: None,
+                new: Some("hmac-sha256:k1:c".into())
+            })
+        );
+        assert!(d.get("key").unwrap().is_secret());
+        assert_eq!(serde_json::to_string(&d).unwrap(), text);
+        for bad in [
+            r#"{"secret":true,"old":1}"#,
+            r#"{"secret":true,"error":"e"}"#,
+            r#"{"secret":true,"fingerprint":{}}"#,
+            r#"{"secret":true,"fingerprint":{"old":"a","other":"b"}}"#,
+            r#"{"secret":false,"fingerprint":{"new":"x"}}"#,
+            r#"{"secret":false,"error":"e","old":1}"#,
+            r#"{"old":1,"new":2}"#,
+            r#"{"secret":false,"old":1,"old":2}"#,
+            r#"{"secret":false,"value":1}"#,
+        ] {
+            assert!(serde_json::from_str::<Change>(bad).is_err(), "{bad}");
         }
     }
 

@@ -29,6 +29,7 @@
 //!                      str name, then
 //!                      'T' opt value(old) opt value(new)     a tracked change
 //!                      'S'                                   a secret change
+//!                      'F' opt str(old) opt str(new)         a fingerprinted secret change
 //!                      'U' str error                         an unserializable change
 //! status_code        u16
 //! additional_fields  value (an object)
@@ -105,6 +106,11 @@ pub fn write_canonical(seq: u64, event: &AuditEvent, out: &mut Vec<u8>) {
                 put_opt_value(out, new.as_ref());
             }
             Change::Secret => out.push(b'S'),
+            Change::FingerprintedSecret { old, new } => {
+                out.push(b'F');
+                put_opt_str(out, old.as_deref());
+                put_opt_str(out, new.as_deref());
+            }
             Change::Unserializable { error } => {
                 out.push(b'U');
                 put_str(out, error);

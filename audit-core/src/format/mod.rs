@@ -79,6 +79,9 @@ pub fn diff_summary(diff: &Diff) -> String {
         .map(|(name, change)| match change {
             Change::Tracked { old, new } => format!("{name}: {} → {}", value(old), value(new)),
             Change::Secret => format!("{name}: changed (secret)"),
+            Change::FingerprintedSecret { .. } => {
+                format!("{name}: changed (secret, fingerprinted)")
+            }
             Change::Unserializable { error } => {
                 format!("{name}: changed (unserializable: {error})")
             }
