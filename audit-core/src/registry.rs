@@ -1,8 +1,9 @@
 //! Every `Auditable` type linked into the program, collected at link time.
 //!
-//! The derive adds each non-generic type's schema to a [`linkme`] distributed slice, so no
-//! hand-kept list can fall out of date. Generic types are not registered: there is no single
-//! schema to list for "every `T`".
+//! The derive adds each type's schema to a [`linkme`] distributed slice, so no hand-kept list
+//! can fall out of date. A generic type is registered once: its schema cannot depend on its
+//! parameters (a field whose type mentions one cannot be flattened), so every instantiation
+//! shares it. Types marked `embedded` are only flattened into others and are not listed.
 
 use std::sync::OnceLock;
 

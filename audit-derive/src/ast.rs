@@ -3,7 +3,7 @@
 //! Anything that is not a struct with named fields is rejected here, on the offending token.
 
 use proc_macro2::TokenTree;
-use syn::{Data, DeriveInput, Fields, Generics, Ident, Type};
+use syn::{Data, DeriveInput, Fields, GenericParam, Generics, Ident, Type};
 
 use crate::attr::{ContainerAttrs, FieldAttrs};
 use crate::ctxt::Ctxt;
@@ -29,7 +29,7 @@ pub struct Field<'a> {
 
 impl<'a> Container<'a> {
     /// Builds the model; `None` (with errors recorded) if the input cannot be audited at all.
-    pub fn from_ast(cx: &mut Ctxt, input: &'a DeriveInput) -> Option<Self> {
+    pub fn from_ast(cx: &Ctxt, input: &'a DeriveInput) -> Option<Self> {
         let named = match &input.data {
             Data::Struct(data) => match &data.fields {
                 Fields::Named(named) => named,
@@ -100,9 +100,18 @@ impl<'a> Container<'a> {
 }
 
 impl Field<'_> {
-    /// Whether this field's type names one of the struct's type parameters.
-    pub fn mentions_type_param(&self, generics: &Generics) -> bool {
-        let params: Vec<&Ident> = generics.type_params().map(|p| &p.ident).collect();
+    /// Whether this field's type names one of the struct's type or const parameters: such a
+    /// type is only known inside the impl, not in the tracking table beside it.
+    pub fn mentions_generic_param(&self, generics: &Generics) -> bool {
+        let params: Vec<&Ident> = generics
+            .params
+            .iter()
+            .filter_map(|param| match param {
+                GenericParam::Type(param) => Some(&param.ident),
+                GenericParam::Const(param) => Some(&param.ident),
+                GenericParam::Lifetime(_) => None,
+            })
+            .collect();
         let ty = self.ty;
         !params.is_empty() && tokens_mention(quote::quote!(#ty).into_iter(), &params)
     }

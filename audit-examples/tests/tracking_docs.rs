@@ -4,14 +4,10 @@ use audit_examples::tracking_docs;
 
 #[test]
 fn committed_tracking_docs_are_fresh() {
-    let path = tracking_docs::default_path();
-    let (current, expected) = tracking_docs::current_and_expected(&path)
-        .unwrap_or_else(|e| panic!("cannot check the tracking docs: {e}"));
-    assert!(
-        current == expected,
-        "{} is stale; run `cargo run -p audit-examples --bin audit-docs`.\n{}",
-        path.display(),
-        tracking_docs::unified_diff(&current, &expected, &path)
+    audit_core::docs::assert_fresh(
+        tracking_docs::default_path(),
+        &tracking_docs::schemas(),
+        tracking_docs::REGENERATE,
     );
 }
 
