@@ -2,29 +2,41 @@
 # What `#[derive(Auditable)]` adds to a user's compile time, next to serde's own derive.
 #
 # Generates a crate of STRUCTS structs x 15 fields (default 80) under
-# target/derive-compile-cost/, in four variants of the same source:
+# target/derive-compile-cost/, in five variants of the same source:
 #
 #   none       the structs with no derive
 #   serde      #[derive(serde::Serialize)]
 #   auditable  #[derive(audit_core::Auditable)]
 #   both       #[derive(serde::Serialize, audit_core::Auditable)]
+#   attrs      #[derive(serde::Serialize, Noop)] with every #[audit(…)] attribute, where Noop
+#              is a derive that only declares the `audit` attribute and generates nothing: what
+#              any second derive with per-field attributes costs next to serde's
 #
-# and times, for each, `cargo check` and `cargo build` (debug) of that crate alone after its
-# dependencies are built: ROUNDS rounds (default 7), the variants interleaved within a round
-# so that load from other processes spreads evenly, and prints the median wall time (which
-# includes cargo's own start-up, the same for every variant). Auditable's added cost is
-# `both - serde`; serde's is `serde - none`.
+# and times, for each, three things with cargo's default settings, for that crate alone
+# (its dependencies are built first):
+#
+#   check       `cargo check` from a cold incremental cache (the crate's cache is removed)
+#   re-check    `cargo check` again after a one-line edit, with the cache warm: the loop a
+#               developer runs; every derive runs again, only unchanged queries are reused
+#   build       `cargo build` (debug) from a cold incremental cache
+#
+# ROUNDS rounds (default 7), the variants interleaved within a round so that load from other
+# processes spreads evenly; prints the median wall time of each (cargo's own start-up, the
+# same for every variant, included). Auditable's added cost is `both - serde`, serde's is
+# `serde - none`.
 #
 # Usage: scripts/derive-compile-cost.sh [ROUNDS] [STRUCTS]
+# AUDIT_ROOT=/path/to/another/checkout measures that checkout's derive instead (for a
+# before/after comparison); the crate is then generated under its target/.
 # The generated crate is outside the workspace (its own `[workspace]`) and has its own
 # target directory, so measuring does not lock or rebuild the workspace's target/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root=$PWD
+root=${AUDIT_ROOT:-$PWD}
 rounds=${1:-7}
 structs=${2:-80}
 dir=$root/target/derive-compile-cost
-variants=(none serde auditable both)
+variants=(none serde auditable both attrs)
 
 mkdir -p "$dir"
 cp "$root/Cargo.lock" "$dir/Cargo.lock"
@@ -43,9 +55,29 @@ path = "src/lib.rs"
 [dependencies]
 audit-core = { path = "$root/audit-core" }
 serde = { version = "1", features = ["derive"] }
+noop-derive = { path = "noop-derive" }
 
 [profile.dev.package."*"]
 debug = false
+EOF
+
+mkdir -p "$dir/noop-derive/src"
+cat >"$dir/noop-derive/Cargo.toml" <<EOF
+[package]
+name = "noop-derive"
+version = "0.0.0"
+edition = "2024"
+publish = false
+
+[lib]
+proc-macro = true
+EOF
+cat >"$dir/noop-derive/src/lib.rs" <<'EOF'
+//! A derive that declares the `audit` attribute and generates nothing.
+#[proc_macro_derive(Noop, attributes(audit))]
+pub fn noop(_: proc_macro::TokenStream) -> proc_macro::TokenStream {
+    proc_macro::TokenStream::new()
+}
 EOF
 
 # One struct: an id, a name, tracked fields of the usual types, two ignored timestamps and a
@@ -57,6 +89,7 @@ struct_source() {
     serde) derive="#[derive(serde::Serialize)]" ;;
     auditable) derive="#[derive(audit_core::Auditable)]"; audit=true ;;
     both) derive="#[derive(serde::Serialize, audit_core::Auditable)]"; audit=true ;;
+    attrs) derive="#[derive(serde::Serialize, noop_derive::Noop)]"; audit=true ;;
     esac
     a() { if $audit; then printf '    #[audit(%s)]\n' "$1"; fi; }
     printf '%s\n' "$derive"
@@ -92,11 +125,10 @@ generate() {
 
 now() { date +%s.%N; }
 
-# Wall time of one cargo command on the freshly generated variant (its dependencies are
-# already built, so only this crate compiles).
-time_one() {
-    local variant=$1 command=$2 start end
-    generate "$variant"
+# Wall time of one cargo command on the crate as it is (its dependencies are already built,
+# so only this crate compiles).
+time_cargo() {
+    local command=$1 start end
     start=$(now)
     if ! (cd "$dir" && cargo "$command" -q --offline 2>"$dir/last.log"); then
         cat "$dir/last.log" >&2
@@ -106,38 +138,47 @@ time_one() {
     echo "$end - $start" | bc -l
 }
 
+forget_incremental() { rm -rf "$dir"/target/debug/incremental/derive_compile_cost-*; }
+
 median() { sort -n | awk '{ v[NR] = $1 } END { m = int((NR + 1) / 2); printf "%.3f", (NR % 2) ? v[m] : (v[m] + v[m + 1]) / 2 }'; }
 
 echo "building dependencies once (audit-core, serde) in $dir/target ..." >&2
 generate both
 (cd "$dir" && cargo check -q --offline && cargo build -q --offline)
 
+measures=(check recheck build)
 declare -A samples
 for ((round = 1; round <= rounds; round++)); do
     echo "round $round/$rounds" >&2
-    for command in check build; do
-        for variant in "${variants[@]}"; do
-            samples[$command.$variant]+="$(time_one "$variant" "$command") "
-        done
+    for variant in "${variants[@]}"; do
+        generate "$variant"
+        forget_incremental
+        samples[check.$variant]+="$(time_cargo check) "
+        echo "// edited" >>"$dir/src/lib.rs"
+        samples[recheck.$variant]+="$(time_cargo check) "
+        generate "$variant"
+        forget_incremental
+        samples[build.$variant]+="$(time_cargo build) "
     done
 done
 
 echo
 echo "$structs structs x 15 fields, median of $rounds runs, wall seconds (rustc $(rustc --version | cut -d' ' -f2))"
 echo
-echo "| variant | cargo check | cargo build |"
-echo "|---|---|---|"
+echo "| variant | check (cold) | re-check after an edit | build (cold) |"
+echo "|---|---|---|---|"
 declare -A med
 for variant in "${variants[@]}"; do
-    for command in check build; do
-        med[$command.$variant]=$(tr ' ' '\n' <<<"${samples[$command.$variant]}" | grep . | median)
+    for measure in "${measures[@]}"; do
+        med[$measure.$variant]=$(tr ' ' '\n' <<<"${samples[$measure.$variant]}" | grep . | median)
     done
-    echo "| $variant | ${med[check.$variant]} s | ${med[build.$variant]} s |"
+    echo "| $variant | ${med[check.$variant]} s | ${med[recheck.$variant]} s | ${med[build.$variant]} s |"
 done
 echo
-for command in check build; do
-    serde_cost=$(echo "${med[$command.serde]} - ${med[$command.none]}" | bc -l)
-    audit_cost=$(echo "${med[$command.both]} - ${med[$command.serde]}" | bc -l)
-    printf '%s: serde derive adds %.3f s, Auditable adds %.3f s on top of it (ratio %.2f)\n' \
-        "$command" "$serde_cost" "$audit_cost" "$(echo "$audit_cost / $serde_cost" | bc -l)"
+for measure in "${measures[@]}"; do
+    serde_cost=$(echo "${med[$measure.serde]} - ${med[$measure.none]}" | bc -l)
+    audit_cost=$(echo "${med[$measure.both]} - ${med[$measure.serde]}" | bc -l)
+    attrs_cost=$(echo "${med[$measure.attrs]} - ${med[$measure.serde]}" | bc -l)
+    printf '%s: serde derive adds %.3f s, Auditable adds %.3f s on top of it (ratio %.2f; %.3f s of it is what the no-op derive with the same attributes adds)\n' \
+        "$measure" "$serde_cost" "$audit_cost" "$(echo "$audit_cost / $serde_cost" | bc -l)" "$attrs_cost"
 done

@@ -98,6 +98,7 @@ pub trait Auditable {
 /// __audit;`) and names everything through it, so each item here is one short path.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::__register_resource as register;
     pub use crate::Auditable;
     pub use crate::diff::DiffBuilder;
     pub use crate::registry::RESOURCES;

@@ -13,6 +13,32 @@ use crate::ResourceSchema;
 #[linkme::distributed_slice]
 pub static RESOURCES: [&'static ResourceSchema];
 
+/// Adds a derived type's schema to [`RESOURCES`]; used by the code `#[derive(Auditable)]`
+/// generates, once per type.
+///
+/// linkme's `#[distributed_slice]` attribute is a procedural macro that also type-checks each
+/// element through a helper function: run for every derived type, it was a quarter of the
+/// derive's compile time (BENCHMARKS.md, "Compile cost of the derive"). On Linux the element
+/// goes straight into the slice's link section instead, with the attributes linkme's element
+/// expansion writes there (`#[used]`, the section `linkme_` + the slice's name); every test
+/// of `resources()` fails on Linux if a linkme release ever names the section otherwise.
+/// Elsewhere, where nothing here tests such a shortcut, linkme's attribute does the work.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __register_resource {
+    ($schema:expr) => {
+        #[cfg(target_os = "linux")]
+        #[used]
+        #[unsafe(link_section = "linkme_RESOURCES")]
+        static __AUDIT_REGISTRATION: &$crate::ResourceSchema = $schema;
+
+        #[cfg(not(target_os = "linux"))]
+        #[$crate::__private::linkme::distributed_slice($crate::__private::RESOURCES)]
+        #[linkme(crate = $crate::__private::linkme)]
+        static __AUDIT_REGISTRATION: &$crate::ResourceSchema = $schema;
+    };
+}
+
 /// The schemas of every `#[derive(Auditable)]` type linked into the program, sorted by
 /// `resource_type` then by Rust name.
 ///

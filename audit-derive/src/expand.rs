@@ -3,13 +3,16 @@
 //!
 //! Users derive `Auditable` on every domain type, so the expansion is kept cheap to compile
 //! (see the compile-cost section of BENCHMARKS.md): every path goes through one short `use`
-//! of `audit_core::__private`, a table row is one call with as few arguments as it needs, and
-//! the diff compares the two snapshots' fields directly, with no closures.
+//! of `audit_core::__private`, a table row is one call with as few arguments as it needs, the
+//! diff compares the two snapshots' fields directly, with no closures, and the registration
+//! skips linkme's attribute macro where it can (`audit_core::__register_resource`). The
+//! generated functions are `#[inline]`: like serde's generic impls, they are compiled where
+//! they are used, so a crate that only defines audited types does no code generation for them.
 
 use proc_macro2::{Group, Spacing, Span, TokenStream, TokenTree};
-use quote::{quote, quote_spanned};
+use quote::{ToTokens, quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{DeriveInput, Path};
+use syn::{DeriveInput, Ident, Path};
 
 use crate::ast::{Container, Field};
 use crate::attr::Class;
@@ -28,34 +31,31 @@ pub fn derive(input: &DeriveInput) -> TokenStream {
     match (cx.check(), container) {
         (Ok(()), Some(cont)) => expand(&cont),
         (Err(errors), cont) => {
-            let krate = cont
-                .and_then(|c| c.attrs.krate)
-                .unwrap_or_else(default_crate);
-            let stub = stub_impl(input, &krate);
+            let stub = stub_impl(input, krate(cont.and_then(|c| c.attrs.krate).as_ref()));
             quote!(#errors #stub)
         }
-        (Ok(()), None) => stub_impl(input, &default_crate()),
+        (Ok(()), None) => stub_impl(input, krate(None)),
     }
 }
 
-fn default_crate() -> Path {
-    syn::parse_quote!(::audit_core)
-}
-
-/// The local name of `audit_core::__private` inside the generated block.
-fn private() -> TokenStream {
-    quote!(__audit)
+/// The path to audit_core: `crate = "…"`, else `::audit_core`.
+fn krate(path: Option<&Path>) -> TokenStream {
+    match path {
+        Some(path) => path.to_token_stream(),
+        None => quote!(::audit_core),
+    }
 }
 
 fn expand(cont: &Container<'_>) -> TokenStream {
-    let krate = cont.attrs.krate.clone().unwrap_or_else(default_crate);
-    let p = private();
+    let krate = krate(cont.attrs.krate.as_ref());
+    // The local name of `audit_core::__private` inside the generated block.
+    let p = &Ident::new("__audit", Span::call_site());
     let ident = cont.ident;
     let (impl_generics, ty_generics, where_clause) = cont.generics.split_for_impl();
     let mut where_clause = where_clause
         .cloned()
         .unwrap_or_else(|| syn::parse_quote!(where));
-    let bounds: Vec<_> = bounds(cont).collect();
+    let bounds: Vec<_> = bounds(cont, p).collect();
     // A parameter bounded where it is declared (`T: Clone`) and again here for its field
     // (`T: PartialEq + Serialize`) trips this pedantic lint, in code the user cannot change.
     // No other lint fires on the expansion (audit-tests/tests/generated_code_lints.rs).
@@ -81,23 +81,24 @@ fn expand(cont: &Container<'_>) -> TokenStream {
         .as_ref()
         .map(syn::LitStr::value)
         .unwrap_or_default();
-    let fields_table = fields_table(cont);
-    let resource_id = role_accessor(cont, |f| f.attrs.id.is_some(), quote!(resource_id));
-    let resource_target =
-        role_accessor(cont, |f| f.attrs.target.is_some(), quote!(resource_target));
-    let diff_calls = cont.fields.iter().map(diff_call);
+    let fields_table = fields_table(cont, p);
+    let resource_id = role_accessor(cont, p, |f| f.attrs.id.is_some(), quote!(resource_id));
+    let resource_target = role_accessor(
+        cont,
+        p,
+        |f| f.attrs.target.is_some(),
+        quote!(resource_target),
+    );
+    let diff_calls = cont.fields.iter().map(|f| diff_call(f, p));
     // The table never depends on the type parameters (a flattened field's type may not
     // mention them), so a generic type registers the one table all its instantiations share.
-    let registration = cont.attrs.embedded.is_none().then(|| {
-        quote! {
-            #[#p::linkme::distributed_slice(#p::RESOURCES)]
-            #[linkme(crate = #p::linkme)]
-            static __AUDIT_REGISTRATION: &#p::ResourceSchema = __AUDIT_SCHEMA;
-        }
-    });
+    let registration = cont
+        .attrs
+        .embedded
+        .is_none()
+        .then(|| quote!(#p::register!(__AUDIT_SCHEMA);));
 
     quote! {
-        #[doc(hidden)]
         const _: () = {
             use #krate::__private as #p;
             const __AUDIT_SCHEMA: &#p::ResourceSchema =
@@ -110,6 +111,7 @@ fn expand(cont: &Container<'_>) -> TokenStream {
                 const __SCHEMA: &'static #p::ResourceSchema = __AUDIT_SCHEMA;
                 #resource_id
                 #resource_target
+                #[inline]
                 fn __audit_diff(old: &Self, new: &Self, out: &mut #p::DiffBuilder) {
                     #(#diff_calls)*
                 }
@@ -121,14 +123,16 @@ fn expand(cont: &Container<'_>) -> TokenStream {
 /// Bounds for field types that depend on the struct's generic parameters, spanned at the
 /// field type so an unsatisfied bound points at the field. Concrete field types need no
 /// bound: the spanned calls in the generated body check them.
-fn bounds<'a>(cont: &'a Container<'_>) -> impl Iterator<Item = syn::WherePredicate> + 'a {
+fn bounds<'a>(
+    cont: &'a Container<'_>,
+    p: &'a Ident,
+) -> impl Iterator<Item = syn::WherePredicate> + 'a {
     cont.fields
         .iter()
         .filter(|f| f.mentions_generic_param(cont.generics))
         .filter_map(move |f| {
             let ty = f.ty;
             let span = ty.span();
-            let p = private();
             let display = (f.attrs.id.is_some() || f.attrs.target.is_some())
                 .then(|| quote_spanned!(span=> + ::core::fmt::Display));
             let bound = match f.attrs.class.as_ref()?.value {
@@ -142,8 +146,7 @@ fn bounds<'a>(cont: &'a Container<'_>) -> impl Iterator<Item = syn::WherePredica
 }
 
 /// The rows of the tracking table, with flattened types' rows concatenated in place.
-fn fields_table(cont: &Container<'_>) -> TokenStream {
-    let p = private();
+fn fields_table(cont: &Container<'_>, p: &Ident) -> TokenStream {
     let mut parts: Vec<TokenStream> = Vec::new();
     let mut own: Vec<TokenStream> = Vec::new();
     for field in &cont.fields {
@@ -158,7 +161,7 @@ fn fields_table(cont: &Container<'_>) -> TokenStream {
             let span = field.ty.span();
             parts.push(quote_spanned!(span=> <#ty as #p::Auditable>::__SCHEMA.fields));
         } else {
-            own.push(field_row(field));
+            own.push(field_row(field, p));
         }
     }
     if parts.is_empty() {
@@ -211,8 +214,7 @@ fn static_lifetimes(ty: &syn::Type) -> TokenStream {
 
 /// One row: `track("name")`, plus a modifier for each thing that differs from the plain case,
 /// e.g. `ignore("updated_at").with_reason("…")` or `track("acl").with_rust_name("group_acl")`.
-fn field_row(field: &Field<'_>) -> TokenStream {
-    let p = private();
+fn field_row(field: &Field<'_>, p: &Ident) -> TokenStream {
     let name = &field.audit_name;
     let constructor = match field.attrs.class.as_ref().map(|c| c.value) {
         Some(Class::Track) => quote!(track),
@@ -241,10 +243,10 @@ fn field_row(field: &Field<'_>) -> TokenStream {
 /// default gives `""`.
 fn role_accessor(
     cont: &Container<'_>,
+    p: &Ident,
     has_role: impl Fn(&Field<'_>) -> bool,
     method: TokenStream,
 ) -> Option<TokenStream> {
-    let p = private();
     let body = if let Some(field) = cont.fields.iter().find(|f| has_role(f)) {
         let member = field.ident;
         quote_spanned!(field.ty.span()=> #p::ToString::to_string(&self.#member))
@@ -272,6 +274,7 @@ fn role_accessor(
         }
     };
     Some(quote! {
+        #[inline]
         fn #method(&self) -> #p::String {
             #body
         }
@@ -279,8 +282,7 @@ fn role_accessor(
 }
 
 /// One field's comparison, spanned at its type so a missing `PartialEq`/`Serialize` points there.
-fn diff_call(field: &Field<'_>) -> TokenStream {
-    let p = private();
+fn diff_call(field: &Field<'_>, p: &Ident) -> TokenStream {
     let member = field.ident;
     let ty = field.ty;
     let span = ty.span();
@@ -303,7 +305,7 @@ fn diff_call(field: &Field<'_>) -> TokenStream {
 
 /// An impl that compiles whatever the input was, emitted next to the errors so that uses of
 /// the type elsewhere do not add errors of their own.
-fn stub_impl(input: &DeriveInput, krate: &Path) -> TokenStream {
+fn stub_impl(input: &DeriveInput, krate: TokenStream) -> TokenStream {
     let ident = &input.ident;
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
     quote_spanned! {Span::call_site()=>

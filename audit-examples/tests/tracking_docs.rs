@@ -38,7 +38,8 @@ fn every_example_resource_is_documented_and_embedded_parts_are_not_resources() {
         );
     }
     assert!(!md.contains("### Timestamps"));
-    // Secrets are shown as secret, never as plain "tracked" (Coder's weak spot).
+    // Secrets are shown as secret, never as plain "tracked" (the table of Coder's audit docs
+    // lists its secret fields as tracked, which reads as if their values were logged).
     assert!(md.contains("| `hashed_password` | secret |"));
     assert!(md.contains("| `private_key` | secret |"));
 }
