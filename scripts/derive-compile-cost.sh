@@ -21,8 +21,9 @@
 #   build       `cargo build` (debug) from a cold incremental cache
 #
 # ROUNDS rounds (default 7), the variants interleaved within a round so that load from other
-# processes spreads evenly; prints the median wall time of each (cargo's own start-up, the
-# same for every variant, included). Auditable's added cost is `both - serde`, serde's is
+# processes spreads evenly; prints the median CPU time (user + system) of each, which other
+# processes on the machine disturb far less than wall time (cargo's own work, the same for
+# every variant, is included). Auditable's added cost is `both - serde`, serde's is
 # `serde - none`.
 #
 # Usage: scripts/derive-compile-cost.sh [ROUNDS] [STRUCTS]
@@ -123,19 +124,15 @@ generate() {
     } >"$dir/src/lib.rs"
 }
 
-now() { date +%s.%N; }
-
-# Wall time of one cargo command on the crate as it is (its dependencies are already built,
-# so only this crate compiles).
+# CPU time (user + system, seconds) of one cargo command on the crate as it is: its
+# dependencies are already built, so only this crate compiles.
 time_cargo() {
-    local command=$1 start end
-    start=$(now)
-    if ! (cd "$dir" && cargo "$command" -q --offline 2>"$dir/last.log"); then
+    local command=$1 TIMEFORMAT='%3U + %3S' cpu
+    if ! cpu=$({ time (cd "$dir" && cargo "$command" -q --offline 2>"$dir/last.log"); } 2>&1); then
         cat "$dir/last.log" >&2
         exit 1
     fi
-    end=$(now)
-    echo "$end - $start" | bc -l
+    echo "$cpu" | bc -l
 }
 
 forget_incremental() { rm -rf "$dir"/target/debug/incremental/derive_compile_cost-*; }
@@ -163,7 +160,7 @@ for ((round = 1; round <= rounds; round++)); do
 done
 
 echo
-echo "$structs structs x 15 fields, median of $rounds runs, wall seconds (rustc $(rustc --version | cut -d' ' -f2))"
+echo "$structs structs x 15 fields, median of $rounds runs, CPU seconds (rustc $(rustc --version | cut -d' ' -f2))"
 echo
 echo "| variant | check (cold) | re-check after an edit | build (cold) |"
 echo "|---|---|---|---|"

@@ -9,12 +9,16 @@ use std::sync::OnceLock;
 
 use crate::ResourceSchema;
 
+/// For each derived type, a function returning its schema. A function rather than the schema
+/// itself, so that registering a type does not make the compiler evaluate its table: a
+/// `cargo check` then evaluates none (the table is the associated constant
+/// `Auditable::__SCHEMA`, evaluated only where used).
 #[doc(hidden)]
 #[linkme::distributed_slice]
-pub static RESOURCES: [&'static ResourceSchema];
+pub static RESOURCES: [fn() -> &'static ResourceSchema];
 
-/// Adds a derived type's schema to [`RESOURCES`]; used by the code `#[derive(Auditable)]`
-/// generates, once per type.
+/// Adds a derived type's schema function to [`RESOURCES`]; used by the code
+/// `#[derive(Auditable)]` generates, once per type.
 ///
 /// linkme's `#[distributed_slice]` attribute is a procedural macro that also type-checks each
 /// element through a helper function: run for every derived type, it was a quarter of the
@@ -30,12 +34,12 @@ macro_rules! __register_resource {
         #[cfg(target_os = "linux")]
         #[used]
         #[unsafe(link_section = "linkme_RESOURCES")]
-        static __AUDIT_REGISTRATION: &$crate::ResourceSchema = $schema;
+        static __AUDIT_REGISTRATION: fn() -> &'static $crate::ResourceSchema = $schema;
 
         #[cfg(not(target_os = "linux"))]
         #[$crate::__private::linkme::distributed_slice($crate::__private::RESOURCES)]
         #[linkme(crate = $crate::__private::linkme)]
-        static __AUDIT_REGISTRATION: &$crate::ResourceSchema = $schema;
+        static __AUDIT_REGISTRATION: fn() -> &'static $crate::ResourceSchema = $schema;
     };
 }
 
@@ -57,9 +61,8 @@ pub fn resources() -> impl ExactSizeIterator<Item = &'static ResourceSchema> + C
     static SORTED: OnceLock<Vec<&'static ResourceSchema>> = OnceLock::new();
     SORTED
         .get_or_init(|| {
-            let mut all: Vec<_> = RESOURCES.iter().copied().collect();
+            let mut all: Vec<_> = RESOURCES.iter().map(|schema| schema()).collect();
             all.sort_by_key(|s| (s.resource_type, s.name));
-            all.dedup_by(|a, b| std::ptr::eq(*a, *b));
             all
         })
         .iter()

@@ -4,6 +4,7 @@
 //! Users derive `Auditable` on every domain type, so the expansion is kept cheap to compile
 //! (see the compile-cost section of BENCHMARKS.md): every path goes through one short `use`
 //! of `audit_core::__private`, a table row is one call with as few arguments as it needs, the
+//! table is an associated constant (evaluated only where used, so not by `cargo check`), the
 //! diff compares the two snapshots' fields directly, with no closures, and the registration
 //! skips linkme's attribute macro where it can (`audit_core::__register_resource`). The
 //! generated functions are `#[inline]`: like serde's generic impls, they are compiled where
@@ -90,25 +91,43 @@ fn expand(cont: &Container<'_>) -> TokenStream {
         quote!(resource_target),
     );
     let diff_calls = cont.fields.iter().map(|f| diff_call(f, p));
-    // The table never depends on the type parameters (a flattened field's type may not
-    // mention them), so a generic type registers the one table all its instantiations share.
+    let table =
+        quote!(&#p::resource(#type_name, #resource_type, &[#(#actions),*], #icon, #fields_table));
+    // The table is the impl's associated constant, which the compiler evaluates only where it
+    // is used: a `cargo check` evaluates none of them. The registration holds a function that
+    // returns it. A type with type or const parameters cannot name its impl without choosing
+    // them; its table, which does not depend on them (a flattened field's type may not mention
+    // them), is a constant beside the impl, registered once for every instantiation.
+    let lifetimes_only = cont.generics.type_params().next().is_none()
+        && cont.generics.const_params().next().is_none();
+    let (shared_table, schema, getter) = if lifetimes_only {
+        let self_ty = static_lifetimes(&quote!(#ident #ty_generics));
+        (None, table, quote!(<#self_ty as #p::Auditable>::schema))
+    } else {
+        let shared = quote! {
+            const __AUDIT_SCHEMA: &#p::ResourceSchema = #table;
+            fn __audit_schema() -> &'static #p::ResourceSchema {
+                __AUDIT_SCHEMA
+            }
+        };
+        (Some(shared), quote!(__AUDIT_SCHEMA), quote!(__audit_schema))
+    };
     let registration = cont
         .attrs
         .embedded
         .is_none()
-        .then(|| quote!(#p::register!(__AUDIT_SCHEMA);));
+        .then(|| quote!(#p::register!(#getter);));
 
     quote! {
         const _: () = {
             use #krate::__private as #p;
-            const __AUDIT_SCHEMA: &#p::ResourceSchema =
-                &#p::resource(#type_name, #resource_type, &[#(#actions),*], #icon, #fields_table);
+            #shared_table
             #registration
 
             #[automatically_derived]
             #allow
             impl #impl_generics #p::Auditable for #ident #ty_generics #where_clause {
-                const __SCHEMA: &'static #p::ResourceSchema = __AUDIT_SCHEMA;
+                const __SCHEMA: &'static #p::ResourceSchema = #schema;
                 #resource_id
                 #resource_target
                 #[inline]
@@ -184,7 +203,7 @@ fn fields_table(cont: &Container<'_>, p: &Ident) -> TokenStream {
 }
 
 /// `ty` with every lifetime replaced by `'static`.
-fn static_lifetimes(ty: &syn::Type) -> TokenStream {
+fn static_lifetimes(ty: &impl ToTokens) -> TokenStream {
     fn replace(tokens: TokenStream) -> TokenStream {
         let mut after_apostrophe = false;
         tokens
