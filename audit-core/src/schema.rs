@@ -58,9 +58,9 @@ pub struct FieldSchema {
 }
 
 impl FieldSchema {
-    /// Used by generated code; build schemas with `#[derive(Auditable)]`.
-    #[doc(hidden)]
-    pub const fn __new(
+    /// A row with every part given, for this crate; the derive builds rows with [`track`],
+    /// [`ignore`], [`secret`] and the `with_…`/`as_…` modifiers.
+    pub(crate) const fn __new(
         name: &'static str,
         rust_name: &'static str,
         class: FieldClass,
@@ -96,9 +96,10 @@ pub struct ResourceSchema {
 }
 
 impl ResourceSchema {
-    /// Used by generated code; build schemas with `#[derive(Auditable)]`.
-    #[doc(hidden)]
-    pub const fn __new(
+    /// A table with every part given, for this crate's tests; the derive builds tables with
+    /// [`resource`].
+    #[cfg(test)]
+    pub(crate) const fn __new(
         name: &'static str,
         resource_type: &'static str,
         actions: &'static [&'static str],

@@ -2,7 +2,7 @@
 //!
 //! Anything that is not a struct with named fields is rejected here, on the offending token.
 
-use proc_macro2::TokenTree;
+use proc_macro2::{Span, TokenTree};
 use syn::{Data, DeriveInput, Fields, GenericParam, Generics, Ident, Type};
 
 use crate::attr::{ContainerAttrs, FieldAttrs};
@@ -20,6 +20,9 @@ pub struct Container<'a> {
 pub struct Field<'a> {
     pub ident: &'a Ident,
     pub ty: &'a Type,
+    /// The span of the whole type, where errors about the field's type point (computed once:
+    /// finding it means printing the type).
+    pub ty_span: Span,
     pub attrs: FieldAttrs,
     /// The Rust name without `r#`.
     pub rust_name: String,
@@ -84,6 +87,7 @@ impl<'a> Container<'a> {
                 Some(Field {
                     ident,
                     ty: &field.ty,
+                    ty_span: syn::spanned::Spanned::span(&field.ty),
                     attrs: field_attrs,
                     rust_name,
                     audit_name,

@@ -12,7 +12,6 @@
 
 use proc_macro2::{Group, Spacing, Span, TokenStream, TokenTree};
 use quote::{ToTokens, quote, quote_spanned};
-use syn::spanned::Spanned;
 use syn::{DeriveInput, Ident, Path};
 
 use crate::ast::{Container, Field};
@@ -53,9 +52,10 @@ fn expand(cont: &Container<'_>) -> TokenStream {
     let p = &Ident::new("__audit", Span::call_site());
     let ident = cont.ident;
     let (impl_generics, ty_generics, where_clause) = cont.generics.split_for_impl();
-    let mut where_clause = where_clause
-        .cloned()
-        .unwrap_or_else(|| syn::parse_quote!(where));
+    let mut where_clause = where_clause.cloned().unwrap_or_else(|| syn::WhereClause {
+        where_token: Default::default(),
+        predicates: Default::default(),
+    });
     let bounds: Vec<_> = bounds(cont, p).collect();
     // A parameter bounded where it is declared (`T: Clone`) and again here for its field
     // (`T: PartialEq + Serialize`) trips this pedantic lint, in code the user cannot change.
@@ -151,7 +151,7 @@ fn bounds<'a>(
         .filter(|f| f.mentions_generic_param(cont.generics))
         .filter_map(move |f| {
             let ty = f.ty;
-            let span = ty.span();
+            let span = f.ty_span;
             let display = (f.attrs.id.is_some() || f.attrs.target.is_some())
                 .then(|| quote_spanned!(span=> + ::core::fmt::Display));
             let bound = match f.attrs.class.as_ref()?.value {
@@ -177,7 +177,7 @@ fn fields_table(cont: &Container<'_>, p: &Ident) -> TokenStream {
             // The table lives outside the impl, where the struct's lifetimes are not in scope;
             // a table never depends on a lifetime, so `'static` stands in for each.
             let ty = static_lifetimes(field.ty);
-            let span = field.ty.span();
+            let span = field.ty_span;
             parts.push(quote_spanned!(span=> <#ty as #p::Auditable>::__SCHEMA.fields));
         } else {
             own.push(field_row(field, p));
@@ -268,7 +268,8 @@ fn role_accessor(
 ) -> Option<TokenStream> {
     let body = if let Some(field) = cont.fields.iter().find(|f| has_role(f)) {
         let member = field.ident;
-        quote_spanned!(field.ty.span()=> #p::ToString::to_string(&self.#member))
+        let span = field.ty_span;
+        quote_spanned!(span=> #p::ToString::to_string(&self.#member))
     } else {
         let flattened: Vec<_> = cont
             .fields
@@ -303,20 +304,20 @@ fn role_accessor(
 /// One field's comparison, spanned at its type so a missing `PartialEq`/`Serialize` points there.
 fn diff_call(field: &Field<'_>, p: &Ident) -> TokenStream {
     let member = field.ident;
-    let ty = field.ty;
-    let span = ty.span();
+    let span = field.ty_span;
     let name = &field.audit_name;
     if field.attrs.flatten.is_some() {
+        let ty = field.ty;
         return quote_spanned! {span=>
             <#ty as #p::Auditable>::__audit_diff(&old.#member, &new.#member, out);
         };
     }
     match field.attrs.class.as_ref().map(|c| c.value) {
         Some(Class::Track) => {
-            quote_spanned!(span=> out.tracked::<#ty>(#name, &old.#member, &new.#member);)
+            quote_spanned!(span=> out.tracked(#name, &old.#member, &new.#member);)
         }
         Some(Class::Secret) => {
-            quote_spanned!(span=> out.secret::<#ty>(#name, &old.#member, &new.#member);)
+            quote_spanned!(span=> out.secret(#name, &old.#member, &new.#member);)
         }
         Some(Class::Ignore) | None => TokenStream::new(),
     }
