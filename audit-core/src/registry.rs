@@ -9,10 +9,10 @@ use std::sync::OnceLock;
 
 use crate::ResourceSchema;
 
-/// For each derived type, a function returning its schema. A function rather than the schema
-/// itself, so that registering a type does not make the compiler evaluate its table: a
-/// `cargo check` then evaluates none (the table is the associated constant
-/// `Auditable::__SCHEMA`, evaluated only where used).
+/// For each derived type, a function returning its schema (`Auditable::schema`). A function
+/// rather than the schema's address: a static holding the address costs the compiler one
+/// more evaluation per derived type, about 5 % of the derive's compile time (BENCHMARKS.md,
+/// "Compile cost of the derive").
 #[doc(hidden)]
 #[linkme::distributed_slice]
 pub static RESOURCES: [fn() -> &'static ResourceSchema];

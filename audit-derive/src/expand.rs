@@ -4,9 +4,9 @@
 //! Users derive `Auditable` on every domain type, so the expansion is kept cheap to compile
 //! (see the compile-cost section of BENCHMARKS.md): every path goes through one short `use`
 //! of `audit_core::__private`, a table row is one call with as few arguments as it needs, the
-//! table is an associated constant (evaluated only where used, so not by `cargo check`), the
 //! diff compares the two snapshots' fields directly, with no closures, and the registration
-//! skips linkme's attribute macro where it can (`audit_core::__register_resource`). The
+//! (a function returning the table) skips linkme's attribute macro where it can
+//! (`audit_core::__register_resource`). The
 //! generated functions are `#[inline]`: like serde's generic impls, they are compiled where
 //! they are used, so a crate that only defines audited types does no code generation for them.
 
@@ -93,11 +93,11 @@ fn expand(cont: &Container<'_>) -> TokenStream {
     let diff_calls = cont.fields.iter().map(|f| diff_call(f, p));
     let table =
         quote!(&#p::resource(#type_name, #resource_type, &[#(#actions),*], #icon, #fields_table));
-    // The table is the impl's associated constant, which the compiler evaluates only where it
-    // is used: a `cargo check` evaluates none of them. The registration holds a function that
-    // returns it. A type with type or const parameters cannot name its impl without choosing
-    // them; its table, which does not depend on them (a flattened field's type may not mention
-    // them), is a constant beside the impl, registered once for every instantiation.
+    // The table is the impl's associated constant, and the registration holds the function
+    // that returns it (`Auditable::schema`). A type with type or const parameters cannot name
+    // its impl without choosing them; its table, which does not depend on them (a flattened
+    // field's type may not mention them), is a constant beside the impl, registered once for
+    // every instantiation.
     let lifetimes_only = cont.generics.type_params().next().is_none()
         && cont.generics.const_params().next().is_none();
     let (shared_table, schema, getter) = if lifetimes_only {
