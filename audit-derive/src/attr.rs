@@ -58,7 +58,7 @@ impl<'c, T> Attr<'c, T> {
 
 impl Attr<'_, LitStr> {
     /// Parses `word = "…"` into the slot.
-    fn parse_string(&mut self, meta: &ParseNestedMeta<'_>, word: &Ident) -> syn::Result<()> {
+    fn parse_string(&mut self, meta: &ParseNestedMeta<'_>, word: &Word) -> syn::Result<()> {
         if let Some(lit) = string_value(self.cx, meta, word)? {
             self.set(word.span(), lit);
         }
@@ -79,7 +79,7 @@ impl<'c> BoolAttr<'c> {
     }
 
     /// Parses the flag `word`, which takes no value.
-    fn parse_flag(&mut self, meta: &ParseNestedMeta<'_>, word: &Ident) -> syn::Result<()> {
+    fn parse_flag(&mut self, meta: &ParseNestedMeta<'_>, word: &Word) -> syn::Result<()> {
         no_value(self.0.cx, meta, word)?;
         self.set_true(word.span());
         Ok(())
@@ -88,6 +88,38 @@ impl<'c> BoolAttr<'c> {
     /// Where the flag was given, if it was.
     fn get(&self) -> Option<Span> {
         self.0.span
+    }
+}
+
+/// One word of `#[audit(…)]`, with its text read once (an identifier's text is fetched
+/// from the compiler each time it is asked for, and a word is compared with many symbols).
+pub struct Word {
+    ident: Ident,
+    text: String,
+}
+
+impl Word {
+    fn new(ident: &Ident) -> Self {
+        Word {
+            ident: ident.clone(),
+            text: ident.to_string(),
+        }
+    }
+
+    fn span(&self) -> Span {
+        self.ident.span()
+    }
+}
+
+impl PartialEq<Symbol> for Word {
+    fn eq(&self, symbol: &Symbol) -> bool {
+        *self.text == *symbol
+    }
+}
+
+impl std::fmt::Display for Word {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
     }
 }
 
@@ -102,7 +134,7 @@ pub enum Class {
 impl Class {
     const ALL: [Class; 3] = [Class::Track, Class::Ignore, Class::Secret];
 
-    fn from_word(word: &Ident) -> Option<Class> {
+    fn from_word(word: &Word) -> Option<Class> {
         Class::ALL.into_iter().find(|class| *word == class.word())
     }
 
@@ -298,9 +330,9 @@ fn parse_audit(
     cx: &Ctxt,
     attr: &Attribute,
     example: &str,
-    mut parse_word: impl FnMut(ParseNestedMeta<'_>, &Ident) -> syn::Result<()>,
+    mut parse_word: impl FnMut(ParseNestedMeta<'_>, &Word) -> syn::Result<()>,
 ) {
-    let result = attr.parse_nested_meta(|meta| match meta.path.get_ident().cloned() {
+    let result = attr.parse_nested_meta(|meta| match meta.path.get_ident().map(Word::new) {
         Some(word) => parse_word(meta, &word),
         None => {
             cx.error_spanned_by(
@@ -320,7 +352,7 @@ fn parse_audit(
 fn action_list(
     cx: &Ctxt,
     meta: &ParseNestedMeta<'_>,
-    word: &Ident,
+    word: &Word,
 ) -> syn::Result<Option<Vec<Ident>>> {
     if !meta.input.peek(syn::token::Paren) {
         cx.error_at(
@@ -355,20 +387,20 @@ fn action_list(
 /// belongs on the other kind of item (a field word on the struct, or the reverse).
 fn unknown_word(
     cx: &Ctxt,
-    word: &Ident,
+    word: &Word,
     known: &[Symbol],
     other_place: &[Symbol],
     other_name: &str,
 ) {
-    let text = word.to_string();
+    let text = &word.text;
     let list = known
         .iter()
         .map(|w| format!("`{w}`"))
         .collect::<Vec<_>>()
         .join(", ");
-    let message = if other_place.iter().any(|w| *text == *w) {
+    let message = if other_place.iter().any(|w| *word == *w) {
         format!("`{text}` belongs on a {other_name}, not here; expected one of {list}")
-    } else if let Some(suggestion) = audit_suggest::closest(&text, known.iter().map(|w| w.as_str()))
+    } else if let Some(suggestion) = audit_suggest::closest(text, known.iter().map(|w| w.as_str()))
     {
         format!(
             "unknown audit attribute `{text}`: did you mean `{suggestion}`? expected one of {list}"
@@ -380,7 +412,7 @@ fn unknown_word(
 }
 
 /// Flags (`track`, `id`, …) take no value.
-fn no_value(cx: &Ctxt, meta: &ParseNestedMeta<'_>, word: &Ident) -> syn::Result<()> {
+fn no_value(cx: &Ctxt, meta: &ParseNestedMeta<'_>, word: &Word) -> syn::Result<()> {
     if meta.input.peek(Token![=]) || meta.input.peek(syn::token::Paren) {
         cx.error_at(
             word.span(),
@@ -392,11 +424,7 @@ fn no_value(cx: &Ctxt, meta: &ParseNestedMeta<'_>, word: &Ident) -> syn::Result<
 }
 
 /// Parses `word = "…"`; records a clear error (and returns `None`) for anything else.
-fn string_value(
-    cx: &Ctxt,
-    meta: &ParseNestedMeta<'_>,
-    word: &Ident,
-) -> syn::Result<Option<LitStr>> {
+fn string_value(cx: &Ctxt, meta: &ParseNestedMeta<'_>, word: &Word) -> syn::Result<Option<LitStr>> {
     let message = format!("`{word}` needs a string value: `{word} = \"…\"`");
     if !meta.input.peek(Token![=]) {
         cx.error_at(word.span(), message);
