@@ -100,23 +100,24 @@ fn expand(cont: &Container<'_>) -> TokenStream {
     // every instantiation.
     let lifetimes_only = cont.generics.type_params().next().is_none()
         && cont.generics.const_params().next().is_none();
-    let (shared_table, schema, getter) = if lifetimes_only {
+    let registered = cont.attrs.embedded.is_none();
+    let (shared_table, schema, registration) = if lifetimes_only {
         let self_ty = static_lifetimes(&quote!(#ident #ty_generics));
-        (None, table, quote!(<#self_ty as #p::Auditable>::schema))
+        let registration =
+            registered.then(|| quote!(#p::register!(<#self_ty as #p::Auditable>::schema);));
+        (None, table, registration)
     } else {
-        let shared = quote! {
-            const __AUDIT_SCHEMA: &#p::ResourceSchema = #table;
-            fn __audit_schema() -> &'static #p::ResourceSchema {
-                __AUDIT_SCHEMA
+        let shared = quote!(const __AUDIT_SCHEMA: &#p::ResourceSchema = #table;);
+        let registration = registered.then(|| {
+            quote! {
+                fn __audit_schema() -> &'static #p::ResourceSchema {
+                    __AUDIT_SCHEMA
+                }
+                #p::register!(__audit_schema);
             }
-        };
-        (Some(shared), quote!(__AUDIT_SCHEMA), quote!(__audit_schema))
+        });
+        (Some(shared), quote!(__AUDIT_SCHEMA), registration)
     };
-    let registration = cont
-        .attrs
-        .embedded
-        .is_none()
-        .then(|| quote!(#p::register!(#getter);));
 
     quote! {
         const _: () = {

@@ -82,6 +82,15 @@ pub struct Setting<'a, T: Clone, const N: usize> {
     pub times: Timestamps,
 }
 
+/// Generic and embedded: a table beside the impl that nothing registers.
+#[derive(Auditable, Debug, Clone)]
+#[audit(embedded)]
+pub struct Versioned<T: Clone> {
+    /// The version.
+    #[audit(track)]
+    pub version: T,
+}
+
 /// Derived through a renamed path to `audit_core`.
 #[derive(renamed::audit::Auditable, Debug)]
 #[audit(crate = "crate::renamed::audit")]
@@ -117,4 +126,6 @@ fn the_linted_types_work() {
         FieldClass::Secret
     );
     assert_eq!(Renamed::schema().resource_type, "renamed");
+    assert_eq!(Versioned::<u8>::schema().fields[0].name, "version");
+    assert!(audit_core::resources().all(|r| r.name != "Versioned"));
 }
