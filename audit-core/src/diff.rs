@@ -49,12 +49,16 @@ use crate::Auditable;
 /// assert!(audit_core::diff(Some(&old), Some(&old)).is_empty());
 /// ```
 pub fn diff<T: Auditable>(old: Option<&T>, new: Option<&T>) -> Diff {
-    let mut out = DiffBuilder {
-        entries: Vec::new(),
+    // The generated comparison takes two snapshots; on create and delete it is given the one
+    // snapshot twice and the builder records only the side that exists.
+    let (old, new, sides) = match (old, new) {
+        (Some(old), Some(new)) => (old, new, Sides::Both),
+        (None, Some(new)) => (new, new, Sides::NewOnly),
+        (Some(old), None) => (old, old, Sides::OldOnly),
+        (None, None) => return Diff::default(),
     };
-    if old.is_some() || new.is_some() {
-        T::__audit_diff(old, new, &mut out);
-    }
+    let mut out = DiffBuilder::new(sides);
+    T::__audit_diff(old, new, &mut out);
     out.finish()
 }
 
@@ -140,27 +144,52 @@ impl Diff {
     }
 }
 
+/// Which snapshots a [`DiffBuilder`] compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sides {
+    /// A write: both snapshots exist; a field is recorded when they differ.
+    Both,
+    /// A create: only the new snapshot exists (passed as both sides); every field is recorded
+    /// with its new value.
+    NewOnly,
+    /// A delete: only the old snapshot exists (passed as both sides); every field is recorded
+    /// with its old value.
+    OldOnly,
+}
+
 /// Collects field changes; used by the code `#[derive(Auditable)]` generates.
+///
+/// The generated `__audit_diff` calls [`tracked`](Self::tracked) or [`secret`](Self::secret)
+/// once per field with the field of each snapshot: plain references, no closures, so that
+/// the derive stays cheap to compile.
 #[doc(hidden)]
 pub struct DiffBuilder {
     entries: Vec<(Cow<'static, str>, Change)>,
+    sides: Sides,
 }
 
 impl DiffBuilder {
+    fn new(sides: Sides) -> Self {
+        DiffBuilder {
+            entries: Vec::new(),
+            sides,
+        }
+    }
+
     /// Records a tracked field if its value changed (or a side is missing).
     #[inline]
     pub fn tracked<T: PartialEq + Serialize + ?Sized>(
         &mut self,
         name: &'static str,
-        old: Option<&T>,
-        new: Option<&T>,
+        old: &T,
+        new: &T,
     ) {
-        if let (Some(a), Some(b)) = (old, new)
-            && a == b
-        {
-            return;
+        match self.sides {
+            Sides::Both if old == new => {}
+            Sides::Both => self.push_tracked(name, Some(old), Some(new)),
+            Sides::NewOnly => self.push_tracked(name, None, Some(new)),
+            Sides::OldOnly => self.push_tracked(name, Some(old), None),
         }
-        self.push_tracked(name, old, new);
     }
 
     #[cold]
@@ -183,15 +212,8 @@ impl DiffBuilder {
     /// Records a secret field if its value changed (or a side is missing); never reads the value
     /// beyond `==`.
     #[inline]
-    pub fn secret<T: PartialEq + ?Sized>(
-        &mut self,
-        name: &'static str,
-        old: Option<&T>,
-        new: Option<&T>,
-    ) {
-        if let (Some(a), Some(b)) = (old, new)
-            && a == b
-        {
+    pub fn secret<T: PartialEq + ?Sized>(&mut self, name: &'static str, old: &T, new: &T) {
+        if self.sides == Sides::Both && old == new {
             return;
         }
         self.entries.push((Cow::Borrowed(name), Change::Secret));
@@ -341,40 +363,53 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn build(f: impl FnOnce(&mut DiffBuilder)) -> Diff {
-        let mut b = DiffBuilder {
-            entries: Vec::new(),
-        };
+    fn build(sides: Sides, f: impl FnOnce(&mut DiffBuilder)) -> Diff {
+        let mut b = DiffBuilder::new(sides);
         f(&mut b);
         b.finish()
     }
 
     #[test]
-    fn sides_that_do_not_exist_are_omitted_and_none_is_null() {
-        let d = build(|b| {
-            b.tracked("ttl", None, Some(&None::<i64>));
-            b.tracked("name", Some("a"), None);
-            b.secret("token", None, Some("s3cr3t"));
-            b.tracked("same", Some(&1), Some(&1));
-            b.secret("same_secret", Some(&1), Some(&1));
+    fn a_write_records_only_what_changed() {
+        let d = build(Sides::Both, |b| {
+            b.tracked("ttl", &None::<i64>, &Some(5));
+            b.secret("token", "s3cr3t", "other");
+            b.tracked("same", &1, &1);
+            b.secret("same_secret", &1, &1);
         });
         assert_eq!(
             serde_json::to_value(&d).unwrap(),
             json!({
-                "name": {"old": "a", "secret": false},
                 "token": {"secret": true},
-                "ttl": {"new": null, "secret": false},
+                "ttl": {"old": null, "new": 5, "secret": false},
             })
         );
-        assert_eq!(d.len(), 3);
+        assert_eq!(d.len(), 2);
         assert!(d.contains("token") && !d.contains("same"));
     }
 
     #[test]
+    fn sides_that_do_not_exist_are_omitted_and_none_is_null() {
+        let created = build(Sides::NewOnly, |b| {
+            b.tracked("ttl", &None::<i64>, &None::<i64>);
+            b.secret("token", "s3cr3t", "s3cr3t");
+        });
+        assert_eq!(
+            serde_json::to_value(&created).unwrap(),
+            json!({"token": {"secret": true}, "ttl": {"new": null, "secret": false}})
+        );
+        let deleted = build(Sides::OldOnly, |b| b.tracked("name", "a", "a"));
+        assert_eq!(
+            serde_json::to_value(&deleted).unwrap(),
+            json!({"name": {"old": "a", "secret": false}})
+        );
+    }
+
+    #[test]
     fn keys_are_sorted_whatever_the_declaration_order() {
-        let d = build(|b| {
-            b.tracked("zeta", Some(&1), Some(&2));
-            b.tracked("alpha", Some(&1), Some(&2));
+        let d = build(Sides::Both, |b| {
+            b.tracked("zeta", &1, &2);
+            b.tracked("alpha", &1, &2);
         });
         let names: Vec<_> = d.iter().map(|(n, _)| n).collect();
         assert_eq!(names, ["alpha", "zeta"]);
@@ -385,7 +420,7 @@ mod tests {
     fn unserializable_values_are_recorded_not_lost() {
         let mut bad = std::collections::HashMap::new();
         bad.insert((1, 2), 3);
-        let d = build(|b| b.tracked("map", None, Some(&bad)));
+        let d = build(Sides::NewOnly, |b| b.tracked("map", &bad, &bad));
         match d.get("map") {
             Some(Change::Unserializable { error }) => {
                 assert!(error.contains("key must be a string"))
@@ -424,10 +459,10 @@ mod tests {
 
     #[test]
     fn diff_round_trips_through_json() {
-        let d = build(|b| {
-            b.tracked("ttl", Some(&None::<i64>), Some(&Some(5)));
-            b.secret("token", Some("a"), Some("b"));
-            b.tracked("name", Some("a"), None);
+        let d = build(Sides::Both, |b| {
+            b.tracked("ttl", &None::<i64>, &Some(5));
+            b.secret("token", "a", "b");
+            b.tracked("name", "a", "b");
         });
         let text = serde_json::to_string(&d).unwrap();
         let back: Diff = serde_json::from_str(&text).unwrap();

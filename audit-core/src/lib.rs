@@ -77,37 +77,48 @@ pub use schema::{FieldClass, FieldSchema, ResourceSchema};
 )]
 pub trait Auditable {
     /// The static tracking table of this type.
-    fn schema() -> &'static ResourceSchema;
+    fn schema() -> &'static ResourceSchema {
+        Self::__SCHEMA
+    }
 
     /// The value of the `#[audit(id)]` field as text, or `""` if there is none.
-    fn resource_id(&self) -> String;
+    fn resource_id(&self) -> String {
+        String::new()
+    }
 
     /// The value of the `#[audit(target)]` field as text, or `""` if there is none.
-    fn resource_target(&self) -> String;
+    fn resource_target(&self) -> String {
+        String::new()
+    }
 
-    /// Every field after flattening, for embedding this type with `#[audit(flatten)]`.
+    /// The tracking table; also read at compile time to inline this type's fields into a
+    /// type that embeds it with `#[audit(flatten)]`.
     #[doc(hidden)]
-    const __AUDIT_FIELDS: &'static [FieldSchema];
+    const __SCHEMA: &'static ResourceSchema;
 
-    /// Compares `old` and `new` field by field into `out`; generated.
+    /// Compares `old` and `new` field by field into `out`; generated. On create and delete
+    /// both arguments are the one snapshot that exists, and `out` knows which side it is.
     #[doc(hidden)]
-    fn __audit_diff(old: Option<&Self>, new: Option<&Self>, out: &mut diff::DiffBuilder);
+    fn __audit_diff(old: &Self, new: &Self, out: &mut diff::DiffBuilder);
 }
 
-/// Items used by the code `#[derive(Auditable)]` generates. Not public API.
+/// Items used by the code `#[derive(Auditable)]` generates, and nothing else. Not public API.
+///
+/// The generated code brings this module into scope once (`use audit_core::__private as
+/// __audit;`) and names everything through it, so each item here is one short path.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::__register_resource as register;
+    pub use crate::Auditable;
     pub use crate::diff::DiffBuilder;
     pub use crate::registry::RESOURCES;
-    pub use crate::schema::{concat_fields, fields_len, first_duplicate_name};
+    pub use crate::schema::{
+        FieldSchema, NO_SCHEMA, ResourceSchema, concat_fields, fields_len, first_duplicate_name,
+        ignore, resource, secret, track,
+    };
     pub use linkme;
     pub use serde::Serialize;
     pub use std::string::{String, ToString};
-
-    /// Asserts at the field's span that its type can be tracked.
-    pub const fn assert_tracked<T: ?Sized + PartialEq + Serialize>() {}
-    /// Asserts at the field's span that its type can be a secret.
-    pub const fn assert_secret<T: ?Sized + PartialEq>() {}
 }
 
 /// The README's examples, compiled and run as doctests so they cannot drift.

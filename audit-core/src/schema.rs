@@ -58,9 +58,9 @@ pub struct FieldSchema {
 }
 
 impl FieldSchema {
-    /// Used by generated code; build schemas with `#[derive(Auditable)]`.
-    #[doc(hidden)]
-    pub const fn __new(
+    /// A row with every part given, for this crate; the derive builds rows with [`track`],
+    /// [`ignore`], [`secret`] and the `with_…`/`as_…` modifiers.
+    pub(crate) const fn __new(
         name: &'static str,
         rust_name: &'static str,
         class: FieldClass,
@@ -96,9 +96,10 @@ pub struct ResourceSchema {
 }
 
 impl ResourceSchema {
-    /// Used by generated code; build schemas with `#[derive(Auditable)]`.
-    #[doc(hidden)]
-    pub const fn __new(
+    /// A table with every part given, for this crate's tests; the derive builds tables with
+    /// [`resource`].
+    #[cfg(test)]
+    pub(crate) const fn __new(
         name: &'static str,
         resource_type: &'static str,
         actions: &'static [&'static str],
@@ -122,6 +123,88 @@ impl ResourceSchema {
     /// Whether `action` is one of the actions this resource declares.
     pub fn has_action(&self, action: &str) -> bool {
         self.actions.contains(&action)
+    }
+}
+
+/// A tracking table as generated code builds it, with `""` for no icon (the derive refuses an
+/// empty `icon`).
+#[doc(hidden)]
+pub const fn resource(
+    name: &'static str,
+    resource_type: &'static str,
+    actions: &'static [&'static str],
+    icon: &'static str,
+    fields: &'static [FieldSchema],
+) -> ResourceSchema {
+    ResourceSchema {
+        name,
+        resource_type,
+        actions,
+        icon: if icon.is_empty() { None } else { Some(icon) },
+        fields,
+    }
+}
+
+/// The table of a type whose derive failed: only there so that the failed derive's stub impl
+/// compiles.
+#[doc(hidden)]
+pub const NO_SCHEMA: &ResourceSchema = &resource("", "", &[], "", &[]);
+
+// Rows of generated tracking tables. The derive writes one short call per field, such as
+// `track("name")` or `ignore("updated_at").with_reason("…")`: each is evaluated at compile time
+// for every field of every derived type, and an argument costs as much as a call, so the
+// common case takes a single one.
+
+/// A tracked field's row, its audit name also its Rust name.
+#[doc(hidden)]
+pub const fn track(name: &'static str) -> FieldSchema {
+    FieldSchema::row(name, FieldClass::Track)
+}
+
+/// An ignored field's row, its audit name also its Rust name.
+#[doc(hidden)]
+pub const fn ignore(name: &'static str) -> FieldSchema {
+    FieldSchema::row(name, FieldClass::Ignore)
+}
+
+/// A secret field's row, its audit name also its Rust name.
+#[doc(hidden)]
+pub const fn secret(name: &'static str) -> FieldSchema {
+    FieldSchema::row(name, FieldClass::Secret)
+}
+
+#[doc(hidden)]
+impl FieldSchema {
+    const fn row(name: &'static str, class: FieldClass) -> Self {
+        FieldSchema {
+            name,
+            rust_name: name,
+            class,
+            reason: None,
+            is_id: false,
+            is_target: false,
+        }
+    }
+
+    /// For a field whose audit name is not its Rust name.
+    pub const fn with_rust_name(mut self, rust_name: &'static str) -> Self {
+        self.rust_name = rust_name;
+        self
+    }
+
+    pub const fn with_reason(mut self, reason: &'static str) -> Self {
+        self.reason = Some(reason);
+        self
+    }
+
+    pub const fn as_id(mut self) -> Self {
+        self.is_id = true;
+        self
+    }
+
+    pub const fn as_target(mut self) -> Self {
+        self.is_target = true;
+        self
     }
 }
 

@@ -2,8 +2,8 @@
 //!
 //! Anything that is not a struct with named fields is rejected here, on the offending token.
 
-use proc_macro2::TokenTree;
-use syn::{Data, DeriveInput, Fields, Generics, Ident, Type};
+use proc_macro2::{Span, TokenTree};
+use syn::{Data, DeriveInput, Fields, GenericParam, Generics, Ident, Type};
 
 use crate::attr::{ContainerAttrs, FieldAttrs};
 use crate::ctxt::Ctxt;
@@ -20,6 +20,9 @@ pub struct Container<'a> {
 pub struct Field<'a> {
     pub ident: &'a Ident,
     pub ty: &'a Type,
+    /// The span of the whole type, where errors about the field's type point (computed once:
+    /// finding it means printing the type).
+    pub ty_span: Span,
     pub attrs: FieldAttrs,
     /// The Rust name without `r#`.
     pub rust_name: String,
@@ -29,7 +32,7 @@ pub struct Field<'a> {
 
 impl<'a> Container<'a> {
     /// Builds the model; `None` (with errors recorded) if the input cannot be audited at all.
-    pub fn from_ast(cx: &mut Ctxt, input: &'a DeriveInput) -> Option<Self> {
+    pub fn from_ast(cx: &Ctxt, input: &'a DeriveInput) -> Option<Self> {
         let named = match &input.data {
             Data::Struct(data) => match &data.fields {
                 Fields::Named(named) => named,
@@ -84,6 +87,7 @@ impl<'a> Container<'a> {
                 Some(Field {
                     ident,
                     ty: &field.ty,
+                    ty_span: syn::spanned::Spanned::span(&field.ty),
                     attrs: field_attrs,
                     rust_name,
                     audit_name,
@@ -100,9 +104,18 @@ impl<'a> Container<'a> {
 }
 
 impl Field<'_> {
-    /// Whether this field's type names one of the struct's type parameters.
-    pub fn mentions_type_param(&self, generics: &Generics) -> bool {
-        let params: Vec<&Ident> = generics.type_params().map(|p| &p.ident).collect();
+    /// Whether this field's type names one of the struct's type or const parameters: such a
+    /// type is only known inside the impl, not in the tracking table beside it.
+    pub fn mentions_generic_param(&self, generics: &Generics) -> bool {
+        let params: Vec<&Ident> = generics
+            .params
+            .iter()
+            .filter_map(|param| match param {
+                GenericParam::Type(param) => Some(&param.ident),
+                GenericParam::Const(param) => Some(&param.ident),
+                GenericParam::Lifetime(_) => None,
+            })
+            .collect();
         let ty = self.ty;
         !params.is_empty() && tokens_mention(quote::quote!(#ty).into_iter(), &params)
     }

@@ -1,47 +1,46 @@
 //! Collects every error of one derive so they are all reported in a single compile.
 
+use std::cell::RefCell;
 use std::fmt::Display;
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Span, TokenStream};
 use quote::ToTokens;
 
-/// Error sink for one derive invocation (the serde_derive `Ctxt` pattern).
+/// Error sink for one derive invocation (the serde_derive `Ctxt` pattern). Shared by
+/// reference: the attribute slots (`attr::Attr`) hold one to report duplicates themselves.
 #[derive(Default)]
 pub struct Ctxt {
-    errors: Vec<syn::Error>,
+    errors: RefCell<Vec<syn::Error>>,
 }
 
 impl Ctxt {
     /// Records an error spanning `tokens`.
-    pub fn error_spanned_by<T: ToTokens, M: Display>(&mut self, tokens: T, message: M) {
-        self.errors.push(syn::Error::new_spanned(tokens, message));
+    pub fn error_spanned_by<T: ToTokens, M: Display>(&self, tokens: T, message: M) {
+        self.syn_error(syn::Error::new_spanned(tokens, message));
     }
 
     /// Records an error at `span`.
-    pub fn error_at<M: Display>(&mut self, span: proc_macro2::Span, message: M) {
-        self.errors.push(syn::Error::new(span, message));
+    pub fn error_at<M: Display>(&self, span: Span, message: M) {
+        self.syn_error(syn::Error::new(span, message));
     }
 
     /// Records a `syn` error as is.
-    pub fn syn_error(&mut self, error: syn::Error) {
-        self.errors.push(error);
+    pub fn syn_error(&self, error: syn::Error) {
+        self.errors.borrow_mut().push(error);
     }
 
     /// How many errors were recorded so far.
     pub fn error_count(&self) -> usize {
-        self.errors.len()
+        self.errors.borrow().len()
     }
 
     /// `Ok` if nothing was recorded, else every error as `compile_error!` invocations.
     pub fn check(self) -> Result<(), TokenStream> {
-        if self.errors.is_empty() {
+        let errors = self.errors.into_inner();
+        if errors.is_empty() {
             Ok(())
         } else {
-            Err(self
-                .errors
-                .iter()
-                .map(syn::Error::to_compile_error)
-                .collect())
+            Err(errors.iter().map(syn::Error::to_compile_error).collect())
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The `#[derive(Auditable)]` macro. Use it through `audit_core::Auditable`.
 //!
-//! The pipeline follows serde_derive and thiserror-impl: `attr` parses attributes into a
+//! The pipeline follows serde_derive and thiserror-impl: `attr` parses attributes (the words
+//! are the constants of `symbol`) into a
 //! typed model, `ast` checks the input's shape, `valid` checks cross-field rules, and
 //! `expand` generates code. Every error of one derive is reported in one compile, each on
 //! the offending token, next to a stub impl that prevents follow-on errors.
@@ -10,7 +11,7 @@ mod attr;
 mod case;
 mod ctxt;
 mod expand;
-mod suggest;
+mod symbol;
 mod valid;
 
 #[cfg(test)]
@@ -40,8 +41,9 @@ use proc_macro::TokenStream;
 /// into resources (such as shared timestamps; it is then not listed as a resource), and
 /// `crate = "path"` when `audit_core` is re-exported under another name.
 ///
-/// Non-generic, non-embedded types are listed by `audit_core::resources()`. `flatten` needs a
-/// concrete type.
+/// Every type but an `embedded` one is listed by `audit_core::resources()`, a generic type
+/// once for all its instantiations. `flatten` needs a type that does not depend on the
+/// struct's type or const parameters.
 #[proc_macro_derive(Auditable, attributes(audit))]
 pub fn derive_auditable(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);

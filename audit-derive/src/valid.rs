@@ -3,12 +3,15 @@
 
 use std::collections::HashMap;
 
+use syn::LitStr;
+
 use crate::ast::{Container, Field};
 use crate::attr::Class;
 use crate::ctxt::Ctxt;
+use crate::symbol::*;
 
 /// Checks the whole container, recording every problem.
-pub fn check(cx: &mut Ctxt, cont: &Container<'_>) {
+pub fn check(cx: &Ctxt, cont: &Container<'_>) {
     check_container(cx, cont);
     for field in &cont.fields {
         check_field(cx, cont, field);
@@ -17,27 +20,18 @@ pub fn check(cx: &mut Ctxt, cont: &Container<'_>) {
     check_unique_names(cx, cont);
 }
 
-fn check_container(cx: &mut Ctxt, cont: &Container<'_>) {
+fn check_container(cx: &Ctxt, cont: &Container<'_>) {
     if cont.attrs.embedded.is_some() {
         let resource_words = [
-            (
-                "resource",
-                cont.attrs
-                    .resource
-                    .as_ref()
-                    .map(syn::spanned::Spanned::span),
-            ),
-            ("actions", cont.attrs.actions_span),
-            (
-                "icon",
-                cont.attrs.icon.as_ref().map(syn::spanned::Spanned::span),
-            ),
+            (RESOURCE, cont.attrs.resource.as_ref().map(LitStr::span)),
+            (ACTIONS, cont.attrs.actions_span),
+            (ICON, cont.attrs.icon.as_ref().map(LitStr::span)),
         ];
         for (word, span) in resource_words {
             if let Some(span) = span {
                 cx.error_at(
                     span,
-                    format_args!("`{word}` describes a resource, but an `embedded` struct is only flattened into resources: remove `{word}` or `embedded`"),
+                    format_args!("`{word}` describes a resource, but an `{EMBEDDED}` struct is only flattened into resources: remove `{word}` or `{EMBEDDED}`"),
                 );
             }
         }
@@ -95,7 +89,7 @@ fn check_container(cx: &mut Ctxt, cont: &Container<'_>) {
     }
 }
 
-fn check_field(cx: &mut Ctxt, cont: &Container<'_>, field: &Field<'_>) {
+fn check_field(cx: &Ctxt, cont: &Container<'_>, field: &Field<'_>) {
     let attrs = &field.attrs;
     let name = &field.rust_name;
     if attrs.flatten.is_some() {
@@ -109,9 +103,9 @@ fn check_field(cx: &mut Ctxt, cont: &Container<'_>, field: &Field<'_>) {
                 ),
             );
         }
-        for (word, span) in [("id", attrs.id), ("target", attrs.target)] {
+        for (word, span) in [(ID, attrs.id), (TARGET, attrs.target)] {
             if let Some(span) = span {
-                cx.error_at(span, format_args!("`{word}` cannot be combined with `flatten`: put `{word}` on a field of the flattened struct"));
+                cx.error_at(span, format_args!("`{word}` cannot be combined with `{FLATTEN}`: put `{word}` on a field of the flattened struct"));
             }
         }
         if let Some(reason) = &attrs.reason {
@@ -120,7 +114,7 @@ fn check_field(cx: &mut Ctxt, cont: &Container<'_>, field: &Field<'_>) {
         if let Some(rename) = &attrs.rename {
             cx.error_spanned_by(rename, "`rename` cannot be combined with `flatten`: a flattened field has no name of its own");
         }
-        if field.mentions_type_param(cont.generics) {
+        if field.mentions_generic_param(cont.generics) {
             cx.error_spanned_by(
                 field.ty,
                 "`flatten` needs a concrete type: a type that depends on a generic parameter has no tracking table at compile time",
@@ -152,7 +146,7 @@ fn check_field(cx: &mut Ctxt, cont: &Container<'_>, field: &Field<'_>) {
         }
     }
     if class.value == Class::Secret {
-        for (word, span) in [("id", attrs.id), ("target", attrs.target)] {
+        for (word, span) in [(ID, attrs.id), (TARGET, attrs.target)] {
             if let Some(span) = span {
                 cx.error_at(
                     span,
@@ -175,11 +169,11 @@ fn check_field(cx: &mut Ctxt, cont: &Container<'_>, field: &Field<'_>) {
 }
 
 /// `id` and `target` may each be on one field only.
-fn check_unique_roles(cx: &mut Ctxt, cont: &Container<'_>) {
-    for word in ["id", "target"] {
+fn check_unique_roles(cx: &Ctxt, cont: &Container<'_>) {
+    for word in [ID, TARGET] {
         let mut first: Option<&str> = None;
         for field in &cont.fields {
-            let span = if word == "id" {
+            let span = if word == ID {
                 field.attrs.id
             } else {
                 field.attrs.target
@@ -197,13 +191,13 @@ fn check_unique_roles(cx: &mut Ctxt, cont: &Container<'_>) {
 }
 
 /// Two fields may not share an audit name (e.g. after `rename`).
-fn check_unique_names(cx: &mut Ctxt, cont: &Container<'_>) {
+fn check_unique_names(cx: &Ctxt, cont: &Container<'_>) {
     let mut seen: HashMap<&str, &str> = HashMap::new();
     for field in cont.fields.iter().filter(|f| f.attrs.flatten.is_none()) {
         let first = *seen.entry(&field.audit_name).or_insert(&field.rust_name);
         if first != field.rust_name {
             let at = match &field.attrs.rename {
-                Some(rename) => syn::spanned::Spanned::span(rename),
+                Some(rename) => rename.span(),
                 None => field.ident.span(),
             };
             cx.error_at(

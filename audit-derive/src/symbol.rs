@@ -1,0 +1,71 @@
+//! Every attribute word the derive reads, as a constant (the serde_derive `symbol.rs`
+//! pattern): parsing, the lists of accepted words and the "did you mean" suggestions all
+//! match words through these.
+
+use std::fmt::{self, Display};
+
+use syn::{Ident, Path};
+
+/// One attribute word.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Symbol(&'static str);
+
+/// `#[audit(…)]`, the derive's own attribute.
+pub const AUDIT: Symbol = Symbol("audit");
+
+// Field words.
+pub const TRACK: Symbol = Symbol("track");
+pub const IGNORE: Symbol = Symbol("ignore");
+pub const SECRET: Symbol = Symbol("secret");
+pub const REASON: Symbol = Symbol("reason");
+pub const RENAME: Symbol = Symbol("rename");
+pub const ID: Symbol = Symbol("id");
+pub const TARGET: Symbol = Symbol("target");
+pub const FLATTEN: Symbol = Symbol("flatten");
+
+// Container words.
+pub const RESOURCE: Symbol = Symbol("resource");
+pub const ACTIONS: Symbol = Symbol("actions");
+pub const ICON: Symbol = Symbol("icon");
+pub const EMBEDDED: Symbol = Symbol("embedded");
+pub const CRATE: Symbol = Symbol("crate");
+
+// The parts of `#[serde(…)]` that name things.
+pub const SERDE: Symbol = Symbol("serde");
+pub const RENAME_ALL: Symbol = Symbol("rename_all");
+pub const SERIALIZE: Symbol = Symbol("serialize");
+
+/// The words `#[audit(…)]` accepts on a field, in the order error messages list them.
+pub const FIELD_WORDS: &[Symbol] = &[TRACK, IGNORE, SECRET, REASON, RENAME, ID, TARGET, FLATTEN];
+/// The words `#[audit(…)]` accepts on the struct, in the order error messages list them.
+pub const CONTAINER_WORDS: &[Symbol] = &[RESOURCE, ACTIONS, ICON, EMBEDDED, CRATE];
+
+impl Symbol {
+    pub fn as_str(self) -> &'static str {
+        self.0
+    }
+}
+
+impl PartialEq<Symbol> for Ident {
+    fn eq(&self, word: &Symbol) -> bool {
+        self == word.0
+    }
+}
+
+impl PartialEq<Symbol> for Path {
+    fn eq(&self, word: &Symbol) -> bool {
+        self.is_ident(word.0)
+    }
+}
+
+impl PartialEq<Symbol> for str {
+    fn eq(&self, word: &Symbol) -> bool {
+        self == word.0
+    }
+}
+
+impl Display for Symbol {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(self.0)
+    }
+}
