@@ -293,11 +293,23 @@ impl<'k> DiffBuilder<'k> {
         old: &T,
         new: &T,
     ) {
+        if let Some((old, new)) = self.changed(old, new) {
+            self.push_tracked(name, old, new);
+        }
+    }
+
+    /// The sides of a field to record, or `None` when a write left it as it was.
+    #[inline]
+    fn changed<'v, T: PartialEq + ?Sized>(
+        &self,
+        old: &'v T,
+        new: &'v T,
+    ) -> Option<(Option<&'v T>, Option<&'v T>)> {
         match self.sides {
-            Sides::Both if old == new => {}
-            Sides::Both => self.push_tracked(name, Some(old), Some(new)),
-            Sides::NewOnly => self.push_tracked(name, None, Some(new)),
-            Sides::OldOnly => self.push_tracked(name, Some(old), None),
+            Sides::Both if old == new => None,
+            Sides::Both => Some((Some(old), Some(new))),
+            Sides::NewOnly => Some((None, Some(new))),
+            Sides::OldOnly => Some((Some(old), None)),
         }
     }
 
@@ -327,11 +339,8 @@ impl<'k> DiffBuilder<'k> {
         old: &T,
         new: &T,
     ) {
-        match self.sides {
-            Sides::Both if old == new => {}
-            Sides::Both => self.push_secret(name, Some(old), Some(new)),
-            Sides::NewOnly => self.push_secret(name, None, Some(new)),
-            Sides::OldOnly => self.push_secret(name, Some(old), None),
+        if let Some((old, new)) = self.changed(old, new) {
+            self.push_secret(name, old, new);
         }
     }
 
@@ -358,10 +367,9 @@ impl<'k> DiffBuilder<'k> {
         old: &T,
         new: &T,
     ) {
-        if self.sides == Sides::Both && old == new {
-            return;
+        if self.changed(old, new).is_some() {
+            self.entries.push((Cow::Borrowed(name), Change::Secret));
         }
-        self.entries.push((Cow::Borrowed(name), Change::Secret));
     }
 
     fn finish(mut self) -> Diff {
