@@ -169,7 +169,7 @@ fn event(i: u64) -> AuditEvent {
             "alice@example.com",
         ))
         .organization_id("org-1")
-        .ip(if i % 2 == 0 {
+        .ip(if i.is_multiple_of(2) {
             "192.0.2.7".parse().unwrap()
         } else {
             "2001:db8::7".parse().unwrap()
@@ -265,7 +265,7 @@ fn untouched_purged_and_appended_logs_verify() {
         let anchor = writer.chain().unwrap().anchor;
         assert_eq!(anchor.seq, purged.events);
 
-        let report = verify_with(&db, &with_checkpoints(&[before_purge.clone()]));
+        let report = verify_with(&db, &with_checkpoints(std::slice::from_ref(&before_purge)));
         assert!(report.is_intact(), "{}: {report}", db.name);
         assert_eq!(report.events_verified, 12 - purged.events);
         assert_eq!(report.unchecked[0].reason, UncheckedReason::Purged);
@@ -273,7 +273,7 @@ fn untouched_purged_and_appended_logs_verify() {
         assert_eq!(report.checkpoints[0].outcome, CheckpointOutcome::Matched);
 
         // With the archive, nothing is left unchecked.
-        let mut options = with_checkpoints(&[before_purge.clone()]);
+        let mut options = with_checkpoints(std::slice::from_ref(&before_purge));
         options.archives.push(archive.clone());
         let report = verify_with(&db, &options);
         assert!(report.is_intact(), "{}: {report}", db.name);
@@ -493,7 +493,7 @@ fn checkpoints_catch_a_truncated_head_and_a_rewritten_chain() {
             db.bytes(hash_10.as_bytes())
         ));
         assert!(verify_plain(&db).is_intact(), "{}", db.name);
-        let report = verify_with(&db, &with_checkpoints(&[at_12.clone()]));
+        let report = verify_with(&db, &with_checkpoints(std::slice::from_ref(&at_12)));
         let (seq, _, kind) = first(&report);
         assert_eq!(seq, Some(11), "{}: {report}", db.name);
         assert!(

@@ -111,11 +111,14 @@ fn check(store: &mut dyn Store) -> VerifyReport {
     verify(store, &VerifyOptions::default()).unwrap()
 }
 
+/// A store's name, a writer and a reader.
+type Pair = (String, Box<dyn Store>, Box<dyn Store>);
+
 /// A writer and a reader of one fresh store of each kind.
-fn stores(test: &str) -> Vec<(String, Box<dyn Store>, Box<dyn Store>)> {
+fn stores(test: &str) -> Vec<Pair> {
     let dir = temp_dir(&format!("chain-props-{test}"));
     let path = dir.join("audit.db");
-    let mut all: Vec<(String, Box<dyn Store>, Box<dyn Store>)> = vec![(
+    let mut all: Vec<Pair> = vec![(
         "sqlite".into(),
         Box::new(SqliteStore::open(&path).unwrap()),
         Box::new(SqliteStore::open_read_only(&path).unwrap()),

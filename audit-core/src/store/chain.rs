@@ -15,7 +15,7 @@ use crate::chain::ChainHead;
 #[derive(Debug, Clone, PartialEq)]
 pub enum ChainRow {
     /// A row read as an event.
-    Event(StoredEvent),
+    Event(Box<StoredEvent>),
     /// A row that cannot be read as an event, with what could be read of it.
     Unreadable {
         /// Its position, if readable.

@@ -90,7 +90,7 @@ impl TryFrom<&Row> for StoredEvent {
         let hash: &[u8] = get(row, Col::hash)?;
         Ok(StoredEvent {
             seq,
-            hash: crate::store::chain::event_hash(&hash, &event, seq)?,
+            hash: crate::store::chain::event_hash(hash, &event, seq)?,
             event,
         })
     }
@@ -138,7 +138,7 @@ pub(super) fn read_event(row: &Row) -> Result<(u64, AuditEvent), StoreError> {
 /// A row as verification reads it: the event, or what can be read of a row that is not one.
 pub(super) fn read_chain_row(row: &Row) -> ChainRow {
     match StoredEvent::try_from(row) {
-        Ok(event) => ChainRow::Event(event),
+        Ok(event) => ChainRow::Event(Box::new(event)),
         Err(e) => ChainRow::Unreadable {
             seq: get::<i64>(row, Col::seq)
                 .ok()

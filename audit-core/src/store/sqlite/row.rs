@@ -113,7 +113,7 @@ pub(super) fn read_event(row: &Row<'_>) -> Result<(u64, AuditEvent), StoreError>
 /// A row as verification reads it: the event, or what can be read of a row that is not one.
 pub(super) fn read_chain_row(row: &Row<'_>) -> ChainRow {
     match StoredEvent::try_from(row) {
-        Ok(event) => ChainRow::Event(event),
+        Ok(event) => ChainRow::Event(Box::new(event)),
         Err(e) => ChainRow::Unreadable {
             seq: get::<i64>(row, Col::seq)
                 .ok()
