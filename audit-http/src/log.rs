@@ -1,0 +1,538 @@
+//! The only way the server touches the store: a bounded pool of reader connections, each
+//! call run on tokio's blocking pool, with a deadline.
+//!
+//! Stores are synchronous. Every call here takes a permit (at most `max_connections` calls
+//! run at once; a caller that waits longer than the deadline gets a 503), takes an idle
+//! connection or opens one, and runs on `spawn_blocking`, so no store call ever blocks the
+//! async runtime. The permit travels into the blocking task: a call stuck in the database
+//! keeps its permit until it returns, so a hung store shrinks the pool instead of piling
+//! up threads. A connection that failed with a database error is dropped and reopened on
+//! next use, so a restarted database heals without a restart of the server.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use audit_core::query::Filter;
+use audit_core::store::{Count, PageRequest, Store, StoreError};
+use audit_core::{AuditEvent, store::export::Format};
+
+use crate::auth::Scope;
+use crate::error::{ApiError, log_error};
+
+/// Opens one reader connection.
+pub type OpenFn = dyn Fn() -> Result<Box<dyn Store>, StoreError> + Send + Sync;
+
+// SHIM: replaced when the store branch lands. The store branch adds `StoredEvent`,
+// `LogSpan`, `Store::newer(filter, after: Option<u64>, limit)` and `Store::head()` to
+// audit-core; until then they are defined here and emulated over the `(time, id)` API.
+pub use shim::{LogSpan, StoredEvent};
+
+/// A filter the store applies, with the reader's scope folded in.
+// SHIM: replaced when the store branch lands: becomes `Filter` restricted with
+// `Filter::with_organizations`, so the store's SQL applies the scope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ScopedFilter {
+    filter: Filter,
+    scope: Scope,
+}
+
+impl ScopedFilter {
+    /// `filter` (already free of `username:me`), narrowed to `scope`.
+    pub(crate) fn new(filter: Filter, scope: Scope) -> Self {
+        ScopedFilter { filter, scope }
+    }
+
+    /// Whether an event passes, evaluated in memory exactly as the store evaluates it.
+    pub(crate) fn matches(&self, event: &AuditEvent) -> bool {
+        self.scope.permits(event) && self.filter.matches(event, None)
+    }
+}
+
+/// Where the server's reader connections come from: a store URL, or a function that opens
+/// one connection.
+///
+/// ```
+/// use audit_http::Readers;
+///
+/// let readers = Readers::url("sqlite://target/audit-demo/audit.db").max_connections(4);
+/// # let _ = readers;
+/// ```
+pub struct Readers {
+    pub(crate) open: Box<OpenFn>,
+    pub(crate) max_connections: usize,
+    pub(crate) listen: Option<String>,
+}
+
+impl Readers {
+    /// Readers of the store at `url` (`sqlite://…` or `postgres://…`). Opening to read never
+    /// creates or migrates a store. For Postgres, the server also `LISTEN`s for appends.
+    pub fn url(url: &str) -> Self {
+        let owned = url.to_owned();
+        // SHIM: replaced when the store branch lands: `StoreUrl::open_read_only`.
+        let open = move || audit_core::store::open(&owned);
+        let is_postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
+        Readers {
+            open: Box::new(open),
+            max_connections: DEFAULT_CONNECTIONS,
+            listen: is_postgres.then(|| url.to_owned()),
+        }
+    }
+
+    /// Readers opened by `open`, one connection per call. Each must see every committed
+    /// append (for SQLite: a connection to the same file, not an in-memory database).
+    pub fn open_with(
+        open: impl Fn() -> Result<Box<dyn Store>, StoreError> + Send + Sync + 'static,
+    ) -> Self {
+        Readers {
+            open: Box::new(open),
+            max_connections: DEFAULT_CONNECTIONS,
+            listen: None,
+        }
+    }
+
+    /// At most `n` store calls at once (default 8).
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.max_connections = n.max(1);
+        self
+    }
+
+    /// Also wake streams on Postgres `NOTIFY audit_events` (as [`Readers::url`] does for a
+    /// Postgres URL), listening on a connection to `url`.
+    pub fn listen_postgres(mut self, url: impl Into<String>) -> Self {
+        self.listen = Some(url.into());
+        self
+    }
+}
+
+impl std::fmt::Debug for Readers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Readers")
+            .field("max_connections", &self.max_connections)
+            .field("listen", &self.listen.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Reader connections when not configured.
+const DEFAULT_CONNECTIONS: usize = 8;
+
+/// A page of events with their log positions, newest first.
+// SHIM: replaced when the store branch lands: the store's `Page` holds `StoredEvent`s.
+#[derive(Debug, Default)]
+pub(crate) struct LogPage {
+    pub events: Vec<StoredEvent>,
+    pub next: Option<audit_core::store::Cursor>,
+}
+
+/// How many events one read of a stream takes from the store at most.
+pub(crate) const FOLLOW_BATCH: usize = 100;
+
+/// Readers of one store.
+#[derive(Clone)]
+pub(crate) struct Log {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    open: Box<OpenFn>,
+    idle: Mutex<Vec<Box<dyn Store>>>,
+    permits: Arc<Semaphore>,
+    deadline: Duration,
+}
+
+/// Why a store call failed, as the client will hear it.
+#[derive(Debug)]
+pub(crate) enum LogError {
+    /// Every reader is busy, or the store did not answer in time: 503.
+    Busy(String),
+    /// The store failed.
+    Store(StoreError),
+    /// The blocking task panicked: 500.
+    Panicked,
+}
+
+impl From<LogError> for ApiError {
+    fn from(e: LogError) -> Self {
+        match e {
+            LogError::Busy(m) => ApiError::unavailable(m),
+            LogError::Panicked => {
+                log_error("a store call panicked");
+                ApiError::internal(
+                    "The audit store failed unexpectedly; the error is logged on the server.",
+                )
+            }
+            LogError::Store(StoreError::InvalidRequest(m)) => {
+                ApiError::new(axum::http::StatusCode::BAD_REQUEST, m)
+            }
+            LogError::Store(e @ (StoreError::Corrupt(_) | StoreError::Unsupported(_))) => {
+                log_error(&format!("audit store: {e}"));
+                ApiError::internal(
+                    "The audit store holds data that cannot be read; the error is logged on the server.",
+                )
+            }
+            LogError::Store(e) => {
+                log_error(&format!("audit store: {e}"));
+                ApiError::unavailable(
+                    "The audit store is unavailable; try again later. The error is logged on the server.",
+                )
+            }
+        }
+    }
+}
+
+impl Log {
+    /// Readers opened with `open`: at most `max_connections` at once, each call abandoned
+    /// (503) after `deadline`.
+    pub(crate) fn new(open: Box<OpenFn>, max_connections: usize, deadline: Duration) -> Self {
+        Log {
+            inner: Arc::new(Inner {
+                open,
+                idle: Mutex::new(Vec::new()),
+                permits: Arc::new(Semaphore::new(max_connections.max(1))),
+                deadline,
+            }),
+        }
+    }
+
+    /// Runs `f` on a reader connection, on the blocking pool, within the deadline.
+    pub(crate) async fn with_store<T, F>(&self, f: F) -> Result<T, LogError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut dyn Store) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.blocking(Some(self.inner.deadline), f).await
+    }
+
+    /// Runs `f` on a reader connection, on the blocking pool. Waiting for a connection always
+    /// has the deadline; running `f` has it if `deadline` is given.
+    async fn blocking<T, F>(&self, deadline: Option<Duration>, f: F) -> Result<T, LogError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut dyn Store) -> Result<T, StoreError> + Send + 'static,
+    {
+        let wait = self.inner.deadline;
+        let permit = tokio::time::timeout(wait, Arc::clone(&self.inner.permits).acquire_owned())
+            .await
+            .map_err(|_| busy(wait))?
+            .map_err(|_| LogError::Busy("The server is shutting down.".into()))?;
+        let inner = Arc::clone(&self.inner);
+        let task = tokio::task::spawn_blocking(move || inner.run(permit, f));
+        let joined = match deadline {
+            Some(d) => tokio::time::timeout(d, task).await.map_err(|_| busy(d))?,
+            None => task.await,
+        };
+        joined
+            .map_err(|_| LogError::Panicked)?
+            .map_err(LogError::Store)
+    }
+
+    /// One page, newest first.
+    pub(crate) async fn page(
+        &self,
+        filter: &ScopedFilter,
+        request: PageRequest,
+    ) -> Result<LogPage, LogError> {
+        let filter = filter.clone();
+        self.with_store(move |s| shim::page(s, &filter, &request))
+            .await
+    }
+
+    /// The capped count.
+    pub(crate) async fn count(&self, filter: &ScopedFilter, cap: u64) -> Result<Count, LogError> {
+        let filter = filter.clone();
+        self.with_store(move |s| shim::count(s, &filter, cap)).await
+    }
+
+    /// Events after log position `after` (the newest `limit` if `None`), oldest first.
+    pub(crate) async fn newer(
+        &self,
+        filter: &ScopedFilter,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, LogError> {
+        let filter = filter.clone();
+        self.with_store(move |s| shim::newer(s, &filter, after, limit))
+            .await
+    }
+
+    /// Every event after `after`, unfiltered, if there are at most `limit`: what the log
+    /// watcher shares with every stream.
+    pub(crate) async fn newer_all(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, LogError> {
+        let all = ScopedFilter::new(Filter::default(), Scope::All);
+        self.newer(&all, Some(after), limit).await
+    }
+
+    /// The retained span of log positions.
+    pub(crate) async fn head(&self) -> Result<LogSpan, LogError> {
+        self.with_store(shim::head).await
+    }
+
+    /// The filter vocabulary the store has recorded, plus `additional_keys`.
+    pub(crate) async fn vocabulary(
+        &self,
+        additional_keys: Vec<String>,
+    ) -> Result<audit_core::query::Vocabulary, LogError> {
+        self.with_store(move |s| {
+            let keys: Vec<&str> = additional_keys.iter().map(String::as_str).collect();
+            audit_core::store::vocabulary(s, &keys)
+        })
+        .await
+    }
+
+    /// Writes every event `filter` selects, newest first, into `out` (on the blocking pool,
+    /// holding one connection for the whole export). `ready` is told, before anything is
+    /// written, whether the store answered; if it did not, nothing is exported.
+    pub(crate) async fn export(
+        &self,
+        filter: &ScopedFilter,
+        format: Format,
+        out: Box<dyn std::io::Write + Send>,
+        ready: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
+    ) -> Result<u64, LogError> {
+        let filter = filter.clone();
+        // No deadline on the export itself: it runs as long as the client reads.
+        self.blocking(None, move |s| {
+            // The caller answers with this error; the export itself did nothing.
+            if let Err(e) = shim::head(s) {
+                let _ = ready.send(Err(e));
+                return Ok(0);
+            }
+            let _ = ready.send(Ok(()));
+            let mut out = out;
+            shim::export(s, &filter, format, &mut out)
+        })
+        .await
+    }
+}
+
+impl Inner {
+    fn run<T>(
+        &self,
+        permit: OwnedSemaphorePermit,
+        f: impl FnOnce(&mut dyn Store) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let _permit = permit;
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let mut store = match idle {
+            Some(s) => s,
+            None => (self.open)()?,
+        };
+        let result = f(&mut *store);
+        // A connection that failed at the database level may be broken: drop it and open a
+        // fresh one next time.
+        if !matches!(result, Err(StoreError::Database(_))) {
+            self.idle
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(store);
+        }
+        result
+    }
+}
+
+fn busy(deadline: Duration) -> LogError {
+    LogError::Busy(format!(
+        "The audit store did not answer within {} ms; try again later.",
+        deadline.as_millis()
+    ))
+}
+
+// SHIM: replaced when the store branch lands. Everything below emulates, over today's
+// `(time, id)` store API, what the store branch provides natively: log positions are the
+// 1-based rank of an event in `(time, id)` order, found by walking the whole log, and the
+// scope is applied in memory. Correct for tests, far too slow for real logs.
+mod shim {
+    use std::io::Write;
+
+    use super::ScopedFilter;
+    use audit_core::AuditEvent;
+    use audit_core::query::Filter;
+    use audit_core::store::export::{EventWriter, Format};
+    use audit_core::store::{Count, Cursor, MAX_PAGE_SIZE, Page, PageRequest, Store, StoreError};
+
+    /// An event with its log position.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct StoredEvent {
+        pub seq: u64,
+        pub event: AuditEvent,
+    }
+
+    impl std::ops::Deref for StoredEvent {
+        type Target = AuditEvent;
+        fn deref(&self) -> &AuditEvent {
+            &self.event
+        }
+    }
+
+    /// The retained log positions.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct LogSpan {
+        pub first: u64,
+        pub head: u64,
+    }
+
+    /// The whole log, oldest first.
+    fn all(store: &mut dyn Store) -> Result<Vec<AuditEvent>, StoreError> {
+        let mut out = Vec::new();
+        let mut cursor = None;
+        loop {
+            let request = PageRequest {
+                limit: MAX_PAGE_SIZE,
+                cursor,
+            };
+            let page = store.page(&Filter::default(), &request)?;
+            out.extend(page.events);
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        out.reverse();
+        Ok(out)
+    }
+
+    fn positioned(store: &mut dyn Store) -> Result<Vec<StoredEvent>, StoreError> {
+        Ok(all(store)?
+            .into_iter()
+            .enumerate()
+            .map(|(i, event)| StoredEvent {
+                seq: i as u64 + 1,
+                event,
+            })
+            .collect())
+    }
+
+    pub fn head(store: &mut dyn Store) -> Result<LogSpan, StoreError> {
+        let n = all(store)?.len() as u64;
+        Ok(LogSpan { first: 1, head: n })
+    }
+
+    pub fn newer(
+        store: &mut dyn Store,
+        filter: &ScopedFilter,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let matching = positioned(store)?.into_iter().filter(|e| filter.matches(e));
+        Ok(match after {
+            Some(after) => matching.filter(|e| e.seq > after).take(limit).collect(),
+            None => {
+                let all: Vec<_> = matching.collect();
+                all[all.len().saturating_sub(limit)..].to_vec()
+            }
+        })
+    }
+
+    pub fn page(
+        store: &mut dyn Store,
+        filter: &ScopedFilter,
+        request: &PageRequest,
+    ) -> Result<super::LogPage, StoreError> {
+        let page = scoped_page(store, filter, request)?;
+        let positions: std::collections::HashMap<_, _> = positioned(store)?
+            .into_iter()
+            .map(|e| (e.event.id, e.seq))
+            .collect();
+        Ok(super::LogPage {
+            events: page
+                .events
+                .into_iter()
+                .map(|event| StoredEvent {
+                    seq: positions.get(&event.id).copied().unwrap_or(0),
+                    event,
+                })
+                .collect(),
+            next: page.next,
+        })
+    }
+
+    fn scoped_page(
+        store: &mut dyn Store,
+        filter: &ScopedFilter,
+        request: &PageRequest,
+    ) -> Result<Page, StoreError> {
+        if filter.scope == crate::auth::Scope::All {
+            return store.page(&filter.filter, request);
+        }
+        let mut events = Vec::new();
+        let mut cursor = request.cursor;
+        loop {
+            let page = store.page(
+                &filter.filter,
+                &PageRequest {
+                    limit: MAX_PAGE_SIZE,
+                    cursor,
+                },
+            )?;
+            for e in page.events {
+                if filter.scope.permits(&e) {
+                    events.push(e);
+                }
+                if events.len() > request.limit {
+                    events.truncate(request.limit);
+                    let next = events.last().map(Cursor::of);
+                    return Ok(Page { events, next });
+                }
+            }
+            match page.next {
+                Some(n) => cursor = Some(n),
+                None => return Ok(Page { events, next: None }),
+            }
+        }
+    }
+
+    pub fn count(
+        store: &mut dyn Store,
+        filter: &ScopedFilter,
+        cap: u64,
+    ) -> Result<Count, StoreError> {
+        if filter.scope == crate::auth::Scope::All {
+            return store.count(&filter.filter, cap);
+        }
+        let n = positioned(store)?
+            .iter()
+            .filter(|e| filter.matches(e))
+            .count() as u64;
+        Ok(if n > cap {
+            Count::AtLeast(cap)
+        } else {
+            Count::Exact(n)
+        })
+    }
+
+    pub fn export(
+        store: &mut dyn Store,
+        filter: &ScopedFilter,
+        format: Format,
+        out: &mut dyn Write,
+    ) -> Result<u64, StoreError> {
+        if filter.scope == crate::auth::Scope::All {
+            return audit_core::store::export::export(
+                store,
+                &filter.filter,
+                format,
+                out,
+                &mut |_| {},
+            );
+        }
+        let mut writer = EventWriter::new(out, format);
+        writer.start()?;
+        let mut n = 0;
+        for e in positioned(store)?
+            .iter()
+            .rev()
+            .filter(|e| filter.matches(e))
+        {
+            writer.write(e)?;
+            n += 1;
+        }
+        writer.finish()?;
+        Ok(n)
+    }
+}
