@@ -32,6 +32,8 @@ const DEFAULT_DEADLINE: Duration = Duration::from_secs(10);
 const DEFAULT_POLL: Duration = Duration::from_millis(250);
 /// The safety-net poll when Postgres notifications wake the watcher.
 const LISTEN_POLL: Duration = Duration::from_secs(2);
+/// How often an idle stream says it is alive (an SSE comment, a WebSocket ping).
+const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// Open streams at most, server-wide.
 const DEFAULT_MAX_STREAMS: usize = 10_000;
 /// A store-derived vocabulary is reread at most this often (when a query does not parse).
@@ -65,6 +67,7 @@ struct Inner {
     watcher: OnceCell<watch::Receiver<Tip>>,
     closing: watch::Sender<bool>,
     streams: Arc<Semaphore>,
+    keep_alive: Duration,
 }
 
 enum VocabularySource {
@@ -86,6 +89,7 @@ pub struct AuditApiBuilder {
     poll: Option<Duration>,
     deadline: Duration,
     max_streams: usize,
+    keep_alive: Duration,
 }
 
 /// Why an [`AuditApi`] could not be built.
@@ -167,6 +171,13 @@ impl AuditApiBuilder {
         self
     }
 
+    /// How often an idle stream sends a keep-alive (an SSE comment, a WebSocket ping;
+    /// default 15 s), so that proxies do not close it.
+    pub fn keep_alive(mut self, interval: Duration) -> Self {
+        self.keep_alive = interval.max(Duration::from_millis(10));
+        self
+    }
+
     /// The API.
     ///
     /// # Errors
@@ -200,6 +211,7 @@ impl AuditApiBuilder {
                 watcher: OnceCell::new(),
                 closing: watch::channel(false).0,
                 streams: Arc::new(Semaphore::new(self.max_streams)),
+                keep_alive: self.keep_alive,
             }),
         })
     }
@@ -223,6 +235,7 @@ impl AuditApi {
             poll: None,
             deadline: DEFAULT_DEADLINE,
             max_streams: DEFAULT_MAX_STREAMS,
+            keep_alive: DEFAULT_KEEP_ALIVE,
         }
     }
 
@@ -241,6 +254,10 @@ impl AuditApi {
 
     pub(crate) fn log(&self) -> &Log {
         &self.inner.log
+    }
+
+    pub(crate) fn keep_alive_interval(&self) -> Duration {
+        self.inner.keep_alive
     }
 
     pub(crate) fn closing(&self) -> watch::Receiver<bool> {

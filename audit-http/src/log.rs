@@ -311,6 +311,26 @@ impl Log {
     }
 }
 
+impl Drop for Inner {
+    /// Idle connections are closed on a thread of their own: closing a Postgres connection
+    /// blocks, which must not happen on the async runtime (and panics there).
+    fn drop(&mut self) {
+        let idle = std::mem::take(self.idle.get_mut().unwrap_or_else(|e| e.into_inner()));
+        if idle.is_empty() {
+            return;
+        }
+        if tokio::runtime::Handle::try_current().is_err() {
+            return drop(idle);
+        }
+        let spawned = std::thread::Builder::new()
+            .name("audit-http-close".into())
+            .spawn(move || drop(idle));
+        if let Err(e) = spawned {
+            log_error(&format!("cannot close the store's idle connections: {e}"));
+        }
+    }
+}
+
 impl Inner {
     fn run<T>(
         &self,

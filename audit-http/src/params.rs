@@ -62,6 +62,14 @@ impl Params {
                 format!("{} bytes long; at most {MAX_Q_LEN} are allowed", q.len()),
             ));
         }
+        // No stored value can hold NUL (Postgres text cannot), so no event could match; say
+        // so instead of sending the database something it rejects.
+        if q.contains('\0') {
+            return Err(ApiError::bad_parameter(
+                "q",
+                "contains a NUL character (%00), which no stored value can hold",
+            ));
+        }
         Ok(q.to_owned())
     }
 
@@ -229,6 +237,11 @@ mod tests {
     fn repeated_parameters_are_refused() {
         let err = Params::parse(Some("q=a&q=b"), LIST).unwrap_err();
         assert!(message(err).contains("`q`"));
+    }
+
+    #[test]
+    fn nul_characters_are_refused() {
+        assert!(message(list("q=username:a%00b").q().unwrap_err()).contains("NUL"));
     }
 
     #[test]

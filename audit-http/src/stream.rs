@@ -28,7 +28,8 @@
 //! # WebSocket
 //!
 //! One text message per event: its [`AuditLog`] JSON, `seq` included; resume with
-//! `?after=SEQ`. The server pings every 15 s. It closes with 1001 when shutting down, 4410
+//! `?after=SEQ`. The server pings every 15 s (see
+//! [`AuditApiBuilder::keep_alive`](crate::AuditApiBuilder::keep_alive)). It closes with 1001 when shutting down, 4410
 //! when the resume point was purged (reload, then reconnect without `after`), and 1011 when
 //! the store failed (reconnect with `after`).
 
@@ -52,8 +53,6 @@ use crate::params::{Params, last_event_id};
 use crate::routes::{STREAM_PATH, WATCH_PATH, raw_q};
 use crate::wire::AuditLog;
 
-/// How often an idle stream says it is alive.
-const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// How long a disconnected EventSource waits before reconnecting.
 const RETRY: Duration = Duration::from_secs(3);
 /// The largest message a WebSocket client may send (they have nothing to say).
@@ -122,7 +121,11 @@ pub(crate) async fn sse(
         Some((Ok::<_, Infallible>(event), state))
     });
     let mut response = Sse::new(events)
-        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE).text("keep-alive"))
+        .keep_alive(
+            KeepAlive::new()
+                .interval(api.keep_alive_interval())
+                .text("keep-alive"),
+        )
         .into_response();
     response
         .headers_mut()
@@ -183,6 +186,7 @@ pub(crate) async fn websocket(
     let (parts, _) = request.into_parts();
     // Who is asking comes first: an unauthenticated caller learns nothing else.
     let (follower, _) = follower(&api, &parts, WATCH_PATH, false).await?;
+    let keep_alive = api.keep_alive_interval();
     let upgrade = upgrade.map_err(|_| {
         ApiError::new(
             StatusCode::UPGRADE_REQUIRED,
@@ -194,11 +198,11 @@ pub(crate) async fn websocket(
         .max_message_size(MAX_CLIENT_MESSAGE)
         .max_frame_size(MAX_CLIENT_MESSAGE)
         .max_write_buffer_size(1024 * 1024)
-        .on_upgrade(move |socket| watch(socket, follower)))
+        .on_upgrade(move |socket| watch(socket, follower, keep_alive)))
 }
 
-async fn watch(mut socket: WebSocket, mut follower: Follower) {
-    let mut ping = tokio::time::interval(KEEP_ALIVE);
+async fn watch(mut socket: WebSocket, mut follower: Follower, keep_alive: Duration) {
+    let mut ping = tokio::time::interval(keep_alive);
     ping.tick().await;
     loop {
         tokio::select! {
