@@ -107,11 +107,36 @@ pub struct Fixture {
     pub open: Opener,
     /// Set for Postgres: the URL and schema.
     pub postgres: Option<(String, String)>,
+    /// Set for SQLite: the store URL.
+    pub sqlite_url: Option<String>,
     writer: Mutex<Option<Box<dyn Store>>>,
     pub tokens: Tokens,
     /// What the server recorded about reads of the log.
     pub reads: MemoryBackend,
     auditor: Auditor,
+}
+
+/// Opens the Postgres store in `schema`.
+pub fn postgres_opener(url: String, schema: String) -> Opener {
+    Arc::new(move || {
+        use audit_core::store::postgres::{Options, PostgresStore};
+        let options = Options {
+            schema: schema.clone(),
+            ..Options::default()
+        };
+        Ok(Box::new(PostgresStore::connect(&url, options)?) as Box<dyn Store>)
+    })
+}
+
+/// Runs `test` of this test binary in a child process, with `env`: a second process
+/// writing the same store.
+pub fn run_child(test: &str, env: &[(&str, &str)]) -> std::process::Child {
+    let mut command = std::process::Command::new(std::env::current_exe().unwrap());
+    command.args([test, "--exact", "--nocapture", "--test-threads=1"]);
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    command.spawn().expect("start the second process")
 }
 
 impl Drop for Fixture {
@@ -171,6 +196,7 @@ impl Fixture {
             name,
             dir,
             open,
+            sqlite_url: None,
             postgres,
             writer,
             reads,
@@ -183,8 +209,11 @@ impl Fixture {
         let name = format!("sqlite-{case}");
         let path = temp_dir(&format!("{name}-db")).join("audit.db");
         let url = format!("sqlite://{}", path.display());
-        let open: Opener = Arc::new(move || audit_core::store::open(&url));
-        Fixture::new(name, open, None)
+        let u = url.clone();
+        let open: Opener = Arc::new(move || audit_core::store::open(&u));
+        let mut f = Fixture::new(name, open, None);
+        f.sqlite_url = Some(url);
+        f
     }
 
     /// A fresh schema on the Postgres of `AUDIT_TEST_POSTGRES_URL`, or `None` (with the
@@ -544,7 +573,7 @@ impl SseClient {
 
 fn parse_frame(raw: &str) -> Frame {
     let mut frame = Frame::default();
-    for line in raw.lines() {
+    for line in raw.lines().filter(|l| !l.is_empty()) {
         if let Some(comment) = line.strip_prefix(':') {
             frame.comment = Some(comment.trim().to_owned());
             continue;
