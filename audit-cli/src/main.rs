@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use audit_core::query::Filter;
+use audit_core::query::{AdditionalKey, BUILD_REASON, Filter};
 use audit_core::store::export::{EventWriter, Format};
 use audit_core::store::{Count, Cursor, PageRequest, PurgeOptions, Store, StoreError};
 use audit_core::{AuditEvent, Change};
@@ -48,7 +48,7 @@ struct Cli {
     me: Option<String>,
     /// Application-defined filter keys (fields of additional_fields) to accept, besides build_reason.
     #[arg(long = "key", global = true, value_name = "KEY")]
-    keys: Vec<String>,
+    keys: Vec<AdditionalKey>,
     #[command(subcommand)]
     command: Command,
 }
@@ -175,7 +175,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
         )));
     }
     let mut store = audit_core::store::open(&cli.store)?;
-    let keys: Vec<&str> = cli.keys.iter().map(String::as_str).collect();
+    // Coder's build_reason is accepted without --key; a --key build_reason accepts any value.
+    let keys: Vec<AdditionalKey> = std::iter::once(BUILD_REASON).chain(cli.keys).collect();
     let parse = |store: &mut dyn Store, q: &str| parse_filter(store, q, &keys, cli.me.as_deref());
     let stdout = std::io::stdout();
     match cli.command {
@@ -371,17 +372,13 @@ fn run(cli: Cli) -> Result<(), Failure> {
 fn parse_filter(
     store: &mut dyn Store,
     query: &str,
-    keys: &[&str],
+    keys: &[AdditionalKey],
     me: Option<&str>,
 ) -> Result<Filter, Failure> {
     let vocabulary = audit_core::store::vocabulary(store, keys)?;
-    let filter = vocabulary.parse(query).map_err(|e| {
-        let mut message = e.message().to_string();
-        for v in e.validations() {
-            message.push_str(&format!("\n  {}: {}", v.field, v.detail));
-        }
-        Failure::Usage(message)
-    })?;
+    let filter = vocabulary
+        .parse(query)
+        .map_err(|e| Failure::Usage(e.to_string()))?;
     match (filter.username(), me) {
         (Some(audit_core::query::UserMatch::Me), Some(me)) => Ok(filter.resolve_me(me)),
         (Some(audit_core::query::UserMatch::Me), None) => Err(Failure::Usage(

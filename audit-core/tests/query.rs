@@ -1,7 +1,8 @@
 //! The audit filter language, against resources registered by this test binary.
 
 use audit_core::query::{
-    BUILD_REASONS, Filter, MAX_VALIDATIONS, QueryError, UserMatch, Validation, Vocabulary,
+    AdditionalKey, BUILD_REASON, BUILD_REASONS, Filter, Key, KeyError, MAX_VALIDATIONS, QueryError,
+    UserMatch, Validation, Vocabulary,
 };
 use audit_core::{Actor, AuditEvent, Auditable, Diff};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -43,15 +44,20 @@ fn day(s: &str) -> NaiveDate {
     s.parse().expect("test date")
 }
 
+/// The registered resources plus Coder's `build_reason`, as an application recording it has.
+fn vocabulary() -> Vocabulary {
+    Vocabulary::registered().with_key(BUILD_REASON)
+}
+
 fn parse(q: &str) -> Filter {
-    match Filter::parse(q) {
+    match vocabulary().parse(q) {
         Ok(f) => f,
         Err(e) => panic!("{q:?} should parse: {e}"),
     }
 }
 
 fn problems(q: &str) -> Vec<Validation> {
-    match Filter::parse(q) {
+    match vocabulary().parse(q) {
         Ok(f) => panic!("{q:?} should be rejected, got {f:?}"),
         Err(e) => e.validations().to_vec(),
     }
@@ -123,7 +129,6 @@ mod parsing {
         assert_eq!(f.date_from_day(), Some(day("2024-01-01")));
         assert_eq!(f.date_to_day(), Some(day("2024-01-31")));
         assert_eq!(f.request_id(), Some(REQUEST.parse().unwrap()));
-        assert_eq!(f.build_reason(), Some("autostart"));
         assert_eq!(f.additional("build_reason"), Some("autostart"));
         assert_eq!(
             f.additional_terms().collect::<Vec<_>>(),
@@ -205,7 +210,7 @@ mod parsing {
             Some(r#"say "hi""#)
         );
         assert_eq!(parse(r#""email":"a@x.io""#).email(), Some("a@x.io"));
-        // A quoted `key:value` is one bare word, so a resource type (like Coder).
+        // A quoted `key:value` is one bare word, so a resource type (as in Coder's audit search).
         let (field, detail) = problem(r#""action:delete""#);
         assert_eq!(field, "resource_type");
         assert!(detail.contains(r#""action:delete""#), "{detail}");
@@ -265,6 +270,11 @@ mod validation {
 
     #[test]
     fn unknown_key_suggests_the_closest_one() {
+        // The rule the derive uses too (audit_suggest::closest): a typo, or a prefix.
+        let (field, detail) = problem("act:delete");
+        assert_eq!(field, "act");
+        assert!(detail.contains(r#"Did you mean "action"?"#), "{detail}");
+
         let (field, detail) = problem("usrname:alice");
         assert_eq!(field, "usrname");
         assert!(detail.contains(r#"Did you mean "username"?"#), "{detail}");
@@ -372,7 +382,7 @@ mod validation {
     fn build_reason_must_be_one_of_coders() {
         for reason in BUILD_REASONS {
             assert_eq!(
-                parse(&format!("build_reason:{reason}")).build_reason(),
+                parse(&format!("build_reason:{reason}")).additional("build_reason"),
                 Some(*reason)
             );
         }
@@ -416,7 +426,7 @@ mod validation {
         let q = r#"usrname:bob action:delete action:create :oops a:b:c resource_type:workspacez
                    date_from:2024-02-30 date_to:tomorrow request_id:not-a-uuid build_reason:cron
                    resource_target:"unterminated"#;
-        let err = Filter::parse(q).unwrap_err();
+        let err = vocabulary().parse(q).unwrap_err();
         insta::assert_json_snapshot!("many_problems", err);
         assert_eq!(err.validations().len(), 10);
     }
@@ -431,14 +441,20 @@ mod validation {
     }
 
     #[test]
-    fn error_display_and_std_error() {
+    fn error_display_lists_one_validation_per_line() {
         let err = Filter::parse("colour:red date_to:x").unwrap_err();
         let text = err.to_string();
+        let lines: Vec<_> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert_eq!(lines[0], "Invalid audit search query.");
         assert!(
-            text.starts_with("Invalid audit search query. colour: "),
+            lines[1].starts_with(r#"  colour: "colour" is not"#),
             "{text}"
         );
-        assert!(text.contains("; date_to: "), "{text}");
+        assert!(
+            lines[2].starts_with(r#"  date_to: Query key "date_to""#),
+            "{text}"
+        );
         assert_eq!(err.message(), QueryError::MESSAGE);
         let boxed: Box<dyn std::error::Error + Send + Sync> = Box::new(err);
         assert!(boxed.source().is_none());
@@ -446,6 +462,64 @@ mod validation {
         assert_eq!(json["message"], "Invalid audit search query.");
         assert_eq!(json["validations"][0]["field"], "x");
         assert!(json["validations"][0]["detail"].is_string());
+    }
+
+    /// Every piece of user text in an error is escaped: a terminal printing `field: detail`
+    /// never receives an escape sequence, a line break, a bidirectional override or an
+    /// invisible character from the query.
+    #[test]
+    fn errors_escape_control_and_invisible_characters() {
+        let hostile = [
+            "\u{1b}[2J\u{1b}]0;pwned\u{7}",
+            "line\u{2028}break\u{2029}",
+            "evil\u{202e}txt.exe",
+            "zero\u{200b}width\u{feff}",
+            "hangul\u{3164}filler",
+            "c1\u{85}\u{9b}31m",
+        ];
+        let printable = |text: &str| {
+            !text.chars().any(|c| {
+                (c.is_control() && c != '\n')
+                    || matches!(
+                        c,
+                        '\u{2028}' | '\u{2029}' | '\u{202e}' | '\u{200b}' | '\u{feff}' | '\u{3164}'
+                    )
+            })
+        };
+        for bad in hostile {
+            let quoted = format!(r#""{}""#, bad.replace('"', ""));
+            for q in [
+                format!("{quoted}:v"),                // unknown key (the field too)
+                format!("resource_type:{quoted}"),    // unknown resource type
+                format!("action:{quoted}"),           // unknown action
+                format!("workspace action:{quoted}"), // unknown action of a type
+                format!("date_from:{quoted}"),        // bad date
+                format!("request_id:{quoted}"),       // bad UUID
+                format!("build_reason:{quoted}"),     // value not allowed
+                format!("email:a email:{quoted}"),    // given twice
+                format!("{quoted}:a:b"),              // malformed term
+                format!("resource_target:\"{bad}"),   // unterminated quote
+            ] {
+                let err = vocabulary().parse(&q).unwrap_err();
+                let text = err.to_string();
+                assert!(printable(&text), "{q:?} → {text:?}");
+                assert_eq!(
+                    text.lines().count(),
+                    1 + err.validations().len(),
+                    "{text:?}"
+                );
+                for v in err.validations() {
+                    assert!(printable(&v.field) && printable(&v.detail), "{v:?}");
+                    assert!(!v.detail.contains('\n') && !v.field.contains('\n'), "{v:?}");
+                }
+            }
+        }
+        let (field, detail) = problem("\"\u{1b}[31mred\":x");
+        assert_eq!(field, r"\u{1b}[31mred");
+        assert!(
+            detail.starts_with(r#""\u{1b}[31mred" is not a valid query key."#),
+            "{detail}"
+        );
     }
 
     #[test]
@@ -535,7 +609,7 @@ mod matching {
         assert!(!at("2023-12-31T23:59:59.999999999Z", q));
         assert!(
             at("2024-01-31T23:59:59Z", q),
-            "Coder's bug: the last second is missed"
+            "the last second of the day is in (Coder's audit search misses it)"
         );
         assert!(at("2024-01-31T23:59:59.999999999Z", q));
         assert!(!at("2024-02-01T00:00:00Z", q));
@@ -563,7 +637,7 @@ mod vocabulary {
     use super::*;
 
     #[test]
-    fn default_vocabulary_is_the_registry_plus_build_reason() {
+    fn default_vocabulary_is_the_registry_and_the_built_in_keys() {
         let v = Vocabulary::default();
         assert_eq!(
             v.resource_types().collect::<Vec<_>>(),
@@ -573,11 +647,103 @@ mod vocabulary {
             v.actions("workspace").collect::<Vec<_>>(),
             ["create", "delete", "write"]
         );
-        assert_eq!(v.keys().last(), Some("build_reason"));
         assert_eq!(
-            v,
+            v.keys().collect::<Vec<_>>(),
+            Key::ALL.map(Key::name),
+            "no application key unless the application adds it"
+        );
+        assert_eq!(v, Vocabulary::registered());
+    }
+
+    #[test]
+    fn build_reason_is_a_key_the_application_adds() {
+        let (field, detail) = match Filter::parse("build_reason:autostart") {
+            Ok(f) => panic!("accepted without the key: {f:?}"),
+            Err(e) => (
+                e.validations()[0].field.clone(),
+                e.validations()[0].detail.clone(),
+            ),
+        };
+        assert_eq!(field, "build_reason");
+        assert!(detail.contains("is not a valid query key"), "{detail}");
+        assert_eq!(
+            vocabulary(),
             Vocabulary::registered().additional_key("build_reason", BUILD_REASONS)
         );
+        assert_eq!(vocabulary().keys().last(), Some("build_reason"));
+        assert_eq!(BUILD_REASON.allowed(), Some(BUILD_REASONS));
+    }
+
+    /// Names from users (the CLI's `--key`) are checked by `FromStr`: a bad one is an error
+    /// that says what is wrong, never a panic.
+    #[test]
+    fn a_bad_key_name_from_a_user_is_an_error() {
+        let cases: [(&str, KeyError); 5] = [
+            ("", KeyError::Empty),
+            ("username", KeyError::BuiltIn(Key::Username)),
+            ("Date_From", KeyError::BuiltIn(Key::DateFrom)),
+            (
+                "a b",
+                KeyError::Character {
+                    name: "a b".into(),
+                    character: ' ',
+                },
+            ),
+            (
+                "a:b",
+                KeyError::Character {
+                    name: "a:b".into(),
+                    character: ':',
+                },
+            ),
+        ];
+        for (name, expected) in cases {
+            let err = name.parse::<AdditionalKey>().unwrap_err();
+            assert_eq!(err, expected, "{name:?}");
+            let text = err.to_string();
+            let fix = matches!(err, KeyError::BuiltIn(_))
+                .then_some("every vocabulary has it already")
+                .unwrap_or("made of ASCII letters, digits, '_', '-' and '.'");
+            assert!(text.contains(fix), "{name:?}: {text}");
+        }
+        for name in [
+            "\"",
+            "tab\t",
+            "\u{1b}[31m",
+            "k\u{200b}",
+            "\u{202e}x",
+            "é",
+            "x\n",
+        ] {
+            assert!(
+                matches!(
+                    name.parse::<AdditionalKey>(),
+                    Err(KeyError::Character { .. })
+                ),
+                "{name:?}"
+            );
+        }
+        assert!(matches!(
+            "k".repeat(65).parse::<AdditionalKey>(),
+            Err(KeyError::TooLong { .. })
+        ));
+        let key: AdditionalKey = "Build_Number".parse().unwrap();
+        assert_eq!(key.name(), "build_number");
+        assert_eq!(key.allowed(), None);
+        let f = Vocabulary::registered()
+            .with_key(key)
+            .parse("build_number:7")
+            .unwrap();
+        assert_eq!(f.additional("build_number"), Some("7"));
+    }
+
+    #[test]
+    fn adding_a_key_again_replaces_it() {
+        let v = Vocabulary::new()
+            .with_key(BUILD_REASON)
+            .with_key("build_reason".parse().unwrap());
+        assert!(v.parse("build_reason:cron").is_ok());
+        assert_eq!(v.keys().filter(|k| *k == "build_reason").count(), 1);
     }
 
     #[test]
@@ -770,16 +936,32 @@ mod properties {
 
         #[test]
         fn parse_never_panics_and_its_rendering_is_stable(q in prop_oneof![any::<String>(), query_like()]) {
-            if let Ok(f) = Filter::parse(&q) {
-                let again = Filter::parse(&f.to_query_string());
-                prop_assert_eq!(again, Ok(f));
+            for vocabulary in [Vocabulary::registered(), vocabulary()] {
+                match vocabulary.parse(&q) {
+                    Ok(f) => {
+                        let again = vocabulary.parse(&f.to_query_string());
+                        prop_assert_eq!(again, Ok(f));
+                    }
+                    Err(e) => {
+                        // Printable as is: one line per validation, nothing that drives or
+                        // hides from a terminal.
+                        let text = e.to_string();
+                        prop_assert_eq!(text.lines().count(), e.validations().len() + 1);
+                        prop_assert!(
+                            !text.chars().any(|c| (c.is_control() && c != '\n')
+                                || ('\u{2028}'..='\u{202e}').contains(&c)
+                                || c == '\u{200b}' || c == '\u{feff}'),
+                            "{:?}", text
+                        );
+                    }
+                }
             }
         }
 
         #[test]
         fn valid_filters_round_trip(f in valid_filter()) {
             let q = f.to_query_string();
-            prop_assert_eq!(Filter::parse(&q), Ok(f), "query: {}", q);
+            prop_assert_eq!(vocabulary().parse(&q), Ok(f), "query: {}", q);
         }
     }
 }

@@ -8,7 +8,7 @@
 
 use std::net::IpAddr;
 
-use audit_core::query::{Filter, Vocabulary};
+use audit_core::query::{AdditionalKey, BUILD_REASON, Filter, Vocabulary};
 use audit_core::store::export::{self, Format};
 use audit_core::store::{Count, Cursor, PageRequest, PurgeOptions, Store, StoreError};
 use audit_core::{Actor, AuditEvent, Auditable, Diff};
@@ -141,6 +141,7 @@ fn all_pages(store: &mut dyn Store, filter: &Filter, limit: usize) -> Vec<Uuid> 
 
 fn parse(q: &str) -> Filter {
     Vocabulary::default()
+        .with_key(BUILD_REASON)
         .additional_key_any("build_number")
         .parse(q)
         .unwrap_or_else(|e| panic!("{q}: {e}"))
@@ -275,7 +276,8 @@ pub fn counts_are_capped(store: &mut dyn Store) {
             ("workspace_build", "start")
         ]
     );
-    let vocabulary = audit_core::store::vocabulary(store, &["build_number"]).unwrap();
+    let vocabulary =
+        audit_core::store::vocabulary(store, &[AdditionalKey::any("build_number")]).unwrap();
     assert!(
         vocabulary
             .parse("resource_type:user action:login build_number:3")

@@ -8,7 +8,9 @@ use serde::ser::{SerializeStruct, Serializer};
 /// One problem with a query: which key is at fault and what is wrong.
 ///
 /// `field` is the (lower-cased) key at fault, or `q` when the problem is the shape of a term
-/// rather than one key's value (an unterminated quote, a stray `:`).
+/// rather than one key's value (an unterminated quote, a stray `:`). Both are safe to print
+/// on a terminal: any user text in them has its control, line-breaking and invisible
+/// characters escaped, and is cut to 64 characters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct Validation {
     /// The key at fault (`resource_type`, `date_from`, …) or `q` for a malformed term.
@@ -18,7 +20,7 @@ pub struct Validation {
 }
 
 impl Validation {
-    pub(crate) fn new(field: impl Into<String>, detail: impl Into<String>) -> Self {
+    pub(super) fn new(field: impl Into<String>, detail: impl Into<String>) -> Self {
         Validation {
             field: field.into(),
             detail: detail.into(),
@@ -36,6 +38,7 @@ impl fmt::Display for Validation {
 ///
 /// Serializes as
 /// `{"message": "Invalid audit search query.", "validations": [{"field": …, "detail": …}]}`.
+/// Displays as the message, then one `  field: detail` line per validation.
 ///
 /// ```
 /// let err = audit_core::query::Filter::parse("date_from:yesterday colour:red").unwrap_err();
@@ -44,6 +47,11 @@ impl fmt::Display for Validation {
 /// assert_eq!(err.validations()[1].field, "date_from");
 /// let json = serde_json::to_value(&err).unwrap();
 /// assert_eq!(json["message"], "Invalid audit search query.");
+/// assert_eq!(err.to_string().lines().collect::<Vec<_>>(), [
+///     "Invalid audit search query.",
+///     r#"  colour: "colour" is not a valid query key. Valid keys: resource_type, resource_id, resource_target, action, username, email, date_from, date_to, request_id."#,
+///     r#"  date_from: Query key "date_from" must be a calendar date in the format YYYY-MM-DD (e.g. 2024-01-31), got "yesterday"."#,
+/// ]);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueryError {
@@ -54,8 +62,8 @@ impl QueryError {
     /// The fixed message of every query error.
     pub const MESSAGE: &'static str = "Invalid audit search query.";
 
-    /// Builds an error from its validations (never empty when made by the parser).
-    pub fn new(validations: Vec<Validation>) -> Self {
+    /// Builds an error from its validations (never empty).
+    pub(super) fn new(validations: Vec<Validation>) -> Self {
         QueryError { validations }
     }
 
@@ -83,9 +91,8 @@ impl Serialize for QueryError {
 impl fmt::Display for QueryError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(Self::MESSAGE)?;
-        for (i, v) in self.validations.iter().enumerate() {
-            f.write_str(if i == 0 { " " } else { "; " })?;
-            write!(f, "{v}")?;
+        for v in &self.validations {
+            write!(f, "\n  {v}")?;
         }
         Ok(())
     }

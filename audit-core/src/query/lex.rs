@@ -1,6 +1,6 @@
-//! Splitting a query into terms, and quoting values back.
+//! The lexer: splitting a query into terms, and quoting values back.
 //!
-//! Grammar (Coder's, made strict):
+//! Grammar (the syntax of Coder's audit search, made strict):
 //!
 //! ```text
 //! query   = { space } [ element { space { space } element } ] { space }
@@ -14,14 +14,12 @@
 //! the same term, and `"a:b"` (a quoted colon) is the bare word `a:b`. `space` is any Unicode
 //! white space. A backslash escapes `"` or `\` inside quotes only; elsewhere it is literal.
 
+use super::echo::quoted as echo;
 use super::error::Validation;
-
-/// The longest piece of user input quoted back in an error detail, in characters.
-const MAX_ECHO: usize = 64;
 
 /// One piece of the query, between white space outside quotes.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Element {
+pub(super) enum Element {
     /// `key:value`, quotes removed, key lower-cased (values keep their case).
     Term { key: String, value: String },
     /// A word with no `:` outside quotes, quotes removed.
@@ -30,7 +28,7 @@ pub(crate) enum Element {
 
 /// Splits `query` into raw elements at white space outside quotes. An element whose quote is
 /// never closed runs to the end of the query.
-pub(crate) fn split(query: &str) -> Vec<&str> {
+pub(super) fn split(query: &str) -> Vec<&str> {
     let mut out = Vec::new();
     let mut start: Option<usize> = None;
     let mut quoted = false;
@@ -62,7 +60,7 @@ pub(crate) fn split(query: &str) -> Vec<&str> {
 }
 
 /// Parses one raw element from [`split`].
-pub(crate) fn element(raw: &str) -> Result<Element, Validation> {
+pub(super) fn element(raw: &str) -> Result<Element, Validation> {
     let mut colons = Vec::new();
     let mut quoted = false;
     let mut chars = raw.char_indices();
@@ -152,7 +150,7 @@ fn unquote(s: &str) -> String {
 
 /// Writes `value` so that [`element`] reads it back unchanged: as is when it can be, else
 /// in quotes with `"` and `\` escaped.
-pub(crate) fn quote(value: &str, out: &mut String) {
+pub(super) fn quote(value: &str, out: &mut String) {
     let plain = !value.is_empty()
         && !value
             .chars()
@@ -169,23 +167,6 @@ pub(crate) fn quote(value: &str, out: &mut String) {
         out.push(c);
     }
     out.push('"');
-}
-
-/// `s` cut to [`MAX_ECHO`] characters (then `…`), for a key used as an error's field.
-pub(crate) fn truncate(s: &str) -> String {
-    match s.char_indices().nth(MAX_ECHO) {
-        None => s.to_owned(),
-        Some((cut, _)) => format!("{}…", &s[..cut]),
-    }
-}
-
-/// User input for an error detail: quoted and escaped like Rust's `{:?}`, cut to
-/// [`MAX_ECHO`] characters so a huge query cannot make a huge error.
-pub(crate) fn echo(s: &str) -> String {
-    match s.char_indices().nth(MAX_ECHO) {
-        None => format!("{s:?}"),
-        Some((cut, _)) => format!("{:?}…", &s[..cut]),
-    }
 }
 
 #[cfg(test)]
@@ -241,14 +222,5 @@ mod tests {
             assert_eq!(split(&s), [s.as_str()], "{s}");
             assert_eq!(element(&s), Ok(term("k", v)), "{s}");
         }
-    }
-
-    #[test]
-    fn echo_truncates_on_a_char_boundary() {
-        assert_eq!(echo("ab"), r#""ab""#);
-        let long = "é".repeat(100);
-        let e = echo(&long);
-        assert!(e.ends_with('…'));
-        assert_eq!(e.chars().filter(|&c| c == 'é').count(), MAX_ECHO);
     }
 }

@@ -78,19 +78,21 @@ pub trait Store: Send {
 }
 
 /// The filter vocabulary of a store: the resource types and actions it has recorded, plus
-/// `build_reason` and any application keys (`additional_keys`, any value allowed).
+/// the application's `additional_keys` (for example
+/// [`query::BUILD_REASON`](crate::query::BUILD_REASON)).
 pub fn vocabulary(
     store: &mut dyn Store,
-    additional_keys: &[&str],
+    additional_keys: &[crate::query::AdditionalKey],
 ) -> Result<crate::query::Vocabulary, StoreError> {
-    use crate::query::{BUILD_REASONS, Vocabulary};
-    let mut vocabulary = Vocabulary::new().additional_key("build_reason", BUILD_REASONS);
-    for (resource_type, action) in store.recorded_actions()? {
-        vocabulary = vocabulary.resource(&resource_type, &[action.as_str()]);
-    }
+    let recorded = store.recorded_actions()?;
+    let vocabulary = recorded.iter().fold(
+        crate::query::Vocabulary::new(),
+        |v, (resource_type, action)| v.resource(resource_type, &[action.as_str()]),
+    );
     Ok(additional_keys
         .iter()
-        .fold(vocabulary, |v, key| v.additional_key_any(key)))
+        .cloned()
+        .fold(vocabulary, |v, key| v.with_key(key)))
 }
 
 /// The distinct `(resource_type, action)` pairs of a batch.
