@@ -11,7 +11,7 @@ use axum::extract::ConnectInfo;
 use axum::http::request::Parts;
 use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore, watch};
 
-use audit_core::query::{Filter, Vocabulary};
+use audit_core::query::{AdditionalKey, Filter, Vocabulary};
 use audit_core::{AuditEvent, Auditor};
 
 use crate::auth::{Authorizer, Principal, Rejection, Scope};
@@ -73,7 +73,7 @@ struct Inner {
 enum VocabularySource {
     Fixed(Vocabulary),
     FromStore {
-        keys: Vec<String>,
+        keys: Vec<AdditionalKey>,
         cached: Mutex<Option<(Arc<Vocabulary>, Instant)>>,
     },
 }
@@ -142,8 +142,9 @@ impl AuditApiBuilder {
     }
 
     /// Takes the vocabulary from what the store has recorded (for a server without the
-    /// application's types, such as `audit serve`), plus `additional_keys` with any value.
-    pub fn vocabulary_from_store(mut self, additional_keys: Vec<String>) -> Self {
+    /// application's types, such as `audit serve`), plus the application's `additional_keys`
+    /// (for example [`BUILD_REASON`](audit_core::query::BUILD_REASON)).
+    pub fn vocabulary_from_store(mut self, additional_keys: Vec<AdditionalKey>) -> Self {
         self.vocabulary = VocabularySource::FromStore {
             keys: additional_keys,
             cached: Mutex::new(None),

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use audit_core::query::Filter;
+use audit_core::query::{AdditionalKey, Filter};
 use audit_core::store::{Count, PageRequest, Store, StoreError};
 use audit_core::{AuditEvent, store::export::Format};
 
@@ -276,13 +276,10 @@ impl Log {
     /// The filter vocabulary the store has recorded, plus `additional_keys`.
     pub(crate) async fn vocabulary(
         &self,
-        additional_keys: Vec<String>,
+        additional_keys: Vec<AdditionalKey>,
     ) -> Result<audit_core::query::Vocabulary, LogError> {
-        self.with_store(move |s| {
-            let keys: Vec<&str> = additional_keys.iter().map(String::as_str).collect();
-            audit_core::store::vocabulary(s, &keys)
-        })
-        .await
+        self.with_store(move |s| audit_core::store::vocabulary(s, &additional_keys))
+            .await
     }
 
     /// Writes every event `filter` selects, newest first, into `out` (on the blocking pool,
