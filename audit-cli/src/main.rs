@@ -13,6 +13,8 @@
 
 mod duration;
 mod progress;
+#[cfg(feature = "serve")]
+mod serve;
 
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
@@ -124,6 +126,22 @@ enum Command {
         #[arg(long)]
         max_events: Option<u64>,
     },
+    /// Serves the log over HTTP (the Coder-compatible API and live streams) to token holders.
+    #[cfg(feature = "serve")]
+    Serve {
+        /// The token file (`audit token create` writes it); required.
+        #[arg(long)]
+        tokens: Option<PathBuf>,
+        /// The address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+    },
+    /// Creates, lists and revokes the API tokens of `audit serve`.
+    #[cfg(feature = "serve")]
+    Token {
+        #[command(subcommand)]
+        command: serve::TokenCommand,
+    },
 }
 
 /// A failure, with the exit code it maps to.
@@ -165,6 +183,11 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<(), Failure> {
+    #[cfg(feature = "serve")]
+    let cli = match cli.command {
+        Command::Token { command } => return serve::token(command),
+        command => Cli { command, ..cli },
+    };
     // Every command reads an existing log: a mistyped path must not create an empty one.
     let sqlite_path = cli.store.strip_prefix("sqlite://").unwrap_or(&cli.store);
     let is_sqlite = !cli.store.contains("://") || cli.store.starts_with("sqlite://");
@@ -173,6 +196,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
             "no SQLite audit store at `{sqlite_path}`: check --store (or AUDIT_STORE_URL); \
              `cargo run -p audit-examples` writes one to target/audit-demo/audit.db"
         )));
+    }
+    #[cfg(feature = "serve")]
+    if let Command::Serve { tokens, listen } = &cli.command {
+        let keys = std::iter::once(BUILD_REASON).chain(cli.keys).collect();
+        return serve::serve(&cli.store, keys, tokens.as_deref(), listen);
     }
     let mut store = audit_core::store::open(&cli.store)?;
     // Coder's build_reason is accepted without --key; a --key build_reason accepts any value.
@@ -364,6 +392,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
             };
             tail(&mut *store, &filter, &options)?;
         }
+        #[cfg(feature = "serve")]
+        Command::Serve { .. } | Command::Token { .. } => unreachable!("dispatched above"),
     }
     Ok(())
 }

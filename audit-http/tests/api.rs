@@ -265,6 +265,29 @@ on_every_store! {
         assert_eq!(reply.body.lines().count(), 1);
     };
 
+    a_vocabulary_from_the_store_follows_what_it_records => |f: Fixture| async move {
+        f.append(&dataset());
+        let api = f.builder().vocabulary_from_store(vec![audit_core::query::BUILD_REASON]).build().unwrap();
+        let server = f.start_with(api).await;
+        let token = Some(f.tokens.owner.as_str());
+        // `api_key` is no Rust type here, but the store has recorded it.
+        let reply = server.get("/api/v2/audit?q=resource_type:api_key+action:login", token).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        assert_eq!(usernames(&reply), ["root", "alice"]);
+        assert_eq!(server.get("/api/v2/audit?q=build_reason:autostart", token).await.status, 200);
+        let reply = server.get("/api/v2/audit?q=resource_type:vm", token).await;
+        assert_eq!(reply.status, 400);
+        // A resource type recorded after the server started is known on the next query.
+        f.append(&[audit_core::AuditEvent::builder("start").resource_type("vm").build()]);
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let reply = server.get("/api/v2/audit?q=resource_type:vm", token).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        assert_eq!(reply.json()["count"], 1);
+        // Reads of the log itself are always a known resource.
+        let reply = server.get("/api/v2/audit?q=resource_type:audit_log+action:export", token).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+    };
+
     health_answers_once_the_store_does => |f: Fixture| async move {
         let server = f.start().await;
         let reply = server.get("/healthz", None).await;
