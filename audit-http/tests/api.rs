@@ -333,28 +333,41 @@ on_every_store! {
     };
 }
 
-/// A store that hangs answers 503 within the deadline instead of hanging the request.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_hung_store_is_a_503_not_a_hang() {
+/// A store for failure cases: `count` sleeps for `slow_count`; `page` fails with a database
+/// error while `fail_pages` is above zero.
+struct Flaky {
+    slow_count: Duration,
+    fail_pages: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+mod flaky {
+    use super::*;
     use audit_core::AuditEvent;
     use audit_core::store::{
         ArchiveFn, Count, Cursor, Page, PageRequest, PurgeOptions, PurgeReport, StorageStats,
         Store, StoreError,
     };
-    struct Hung;
-    impl Store for Hung {
+    use std::sync::atomic::Ordering;
+
+    impl Store for Flaky {
         fn append(&mut self, _: &[AuditEvent]) -> Result<(), StoreError> {
             Ok(())
         }
         fn page(&mut self, _: &Filter, _: &PageRequest) -> Result<Page, StoreError> {
-            std::thread::sleep(Duration::from_secs(2));
+            let failing = self
+                .fail_pages
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+            if failing {
+                return Err(StoreError::Database("connection reset by peer".into()));
+            }
             Ok(Page {
                 events: vec![],
                 next: None,
             })
         }
         fn count(&mut self, _: &Filter, _: u64) -> Result<Count, StoreError> {
-            std::thread::sleep(Duration::from_secs(2));
+            std::thread::sleep(self.slow_count);
             Ok(Count::Exact(0))
         }
         fn newer(
@@ -383,26 +396,119 @@ async fn a_hung_store_is_a_503_not_a_hang() {
             Ok(vec![])
         }
     }
-    let f = common::blocking(|| Fixture::sqlite("hung"));
-    let api = audit_http::AuditApi::builder(audit_http::Readers::open_with(|| Ok(Box::new(Hung))))
-        .authorizer(f.tokens.file.authorizer().unwrap())
+}
+
+struct FlakyServer {
+    server: common::Server,
+    fixture: Fixture,
+    fail_pages: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    opened: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+async fn flaky_server(case: &str, slow_count: Duration, deadline: Duration) -> FlakyServer {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicUsize;
+    let fixture = common::blocking(|| Fixture::sqlite(case));
+    let fail_pages = Arc::new(AtomicUsize::new(0));
+    let opened = Arc::new(AtomicUsize::new(0));
+    let (f, o) = (Arc::clone(&fail_pages), Arc::clone(&opened));
+    let readers = audit_http::Readers::open_with(move || {
+        o.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(Box::new(Flaky {
+            slow_count,
+            fail_pages: Arc::clone(&f),
+        }))
+    })
+    .max_connections(2);
+    let api = audit_http::AuditApi::builder(readers)
+        .authorizer(fixture.tokens.file.authorizer().unwrap())
         .auditor(
             audit_core::Auditor::builder()
-                .backend(f.reads.clone())
+                .backend(fixture.reads.clone())
                 .build()
                 .unwrap(),
         )
-        .store_deadline(Duration::from_millis(200))
+        .store_deadline(deadline)
         .build()
         .unwrap();
-    let server = f.start_with(api).await;
+    let server = fixture.start_with(api).await;
+    FlakyServer {
+        server,
+        fixture,
+        fail_pages,
+        opened,
+    }
+}
+
+/// A store that hangs answers 503 within the deadline instead of hanging the request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_store_is_a_503_not_a_hang() {
+    let s = flaky_server("hung", Duration::from_secs(2), Duration::from_millis(200)).await;
     let started = std::time::Instant::now();
-    let reply = server.get("/api/v2/audit", Some(&f.tokens.owner)).await;
+    let reply = s
+        .server
+        .get("/api/v2/audit", Some(&s.fixture.tokens.owner))
+        .await;
     assert_eq!(reply.status, 503, "{}", reply.body);
     assert!(reply.message().contains("did not answer"), "{}", reply.body);
     assert!(
         started.elapsed() < Duration::from_secs(2),
         "answered before the store did"
+    );
+}
+
+/// Store calls run off the async runtime: with a single runtime thread, a slow store call
+/// does not stop another request from being answered.
+#[tokio::test(flavor = "current_thread")]
+async fn a_slow_store_call_does_not_block_the_runtime() {
+    let s = flaky_server(
+        "runtime",
+        Duration::from_millis(1500),
+        Duration::from_secs(10),
+    )
+    .await;
+    let token = s.fixture.tokens.owner.clone();
+    let slow = {
+        let addr = s.server.addr;
+        let token = token.clone();
+        tokio::spawn(async move {
+            common::get(addr, "/api/v2/audit", Some(&token))
+                .await
+                .status
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = std::time::Instant::now();
+    let reply = s.server.get("/healthz", None).await;
+    assert_eq!(reply.status, 200);
+    assert!(
+        started.elapsed() < Duration::from_millis(1000),
+        "health waited for the slow call: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(slow.await.unwrap(), 200);
+}
+
+/// A connection that failed at the database level is dropped and a fresh one opened: a
+/// restarted database heals without restarting the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_connection_is_replaced() {
+    use std::sync::atomic::Ordering;
+    let s = flaky_server("broken", Duration::ZERO, Duration::from_secs(5)).await;
+    let token = Some(s.fixture.tokens.owner.as_str());
+    assert_eq!(s.server.get("/api/v2/audit", token).await.status, 200);
+    let opened = s.opened.load(Ordering::SeqCst);
+    s.fail_pages.store(1, Ordering::SeqCst);
+    let reply = s.server.get("/api/v2/audit", token).await;
+    assert_eq!(reply.status, 503);
+    assert!(
+        !reply.body.contains("connection reset"),
+        "no database detail leaks"
+    );
+    assert_eq!(s.server.get("/api/v2/audit", token).await.status, 200);
+    assert!(
+        s.opened.load(Ordering::SeqCst) > opened,
+        "a new connection was opened"
     );
 }
 

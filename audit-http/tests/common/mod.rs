@@ -157,9 +157,9 @@ pub struct Tokens {
 
 /// Runs blocking store work from inside an async test.
 pub fn blocking<T>(f: impl FnOnce() -> T) -> T {
-    match tokio::runtime::Handle::try_current() {
-        Ok(_) => tokio::task::block_in_place(f),
-        Err(_) => f(),
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
     }
 }
 
@@ -395,47 +395,17 @@ impl Server {
     }
 
     async fn send(&self, path: &str, headers: &[(&str, &str)]) -> hyper::Response<Incoming> {
-        let stream = TcpStream::connect(self.addr).await.unwrap();
-        let (mut sender, connection) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                .await
-                .unwrap();
-        tokio::spawn(connection);
-        let mut request = hyper::Request::get(path).header("host", self.addr.to_string());
-        for (k, v) in headers {
-            request = request.header(*k, *v);
-        }
-        let request = request
-            .body(http_body_util::Empty::<hyper::body::Bytes>::new())
-            .unwrap();
-        sender.send_request(request).await.unwrap()
+        send_to(self.addr, path, headers).await
     }
 
     /// GET `path` with `token` as a Bearer token.
     pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
-        let auth = token.map(|t| format!("Bearer {t}"));
-        let headers: Vec<(&str, &str)> = auth
-            .as_deref()
-            .map(|a| vec![("authorization", a)])
-            .unwrap_or_default();
-        self.get_with(path, &headers).await
+        get(self.addr, path, token).await
     }
 
     /// GET `path` with these headers.
     pub async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
-        let response = self.send(path, headers).await;
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let body = tokio::time::timeout(Duration::from_secs(20), response.into_body().collect())
-            .await
-            .expect("the body did not end within 20 s")
-            .expect("the body failed")
-            .to_bytes();
-        Reply {
-            status,
-            headers,
-            body: String::from_utf8(body.to_vec()).expect("UTF-8 body"),
-        }
+        read_reply(self.send(path, headers).await).await
     }
 
     /// Opens an SSE stream; panics unless it is a 200 `text/event-stream`.
@@ -470,6 +440,54 @@ impl Server {
         let (socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
         WsClient { socket }
     }
+}
+
+/// Sends a GET on a fresh connection.
+async fn send_to(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> hyper::Response<Incoming> {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let mut request = hyper::Request::get(path).header("host", addr.to_string());
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    let request = request
+        .body(http_body_util::Empty::<hyper::body::Bytes>::new())
+        .unwrap();
+    sender.send_request(request).await.unwrap()
+}
+
+/// Reads a whole response (within 20 s).
+async fn read_reply(response: hyper::Response<Incoming>) -> Reply {
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = tokio::time::timeout(Duration::from_secs(20), response.into_body().collect())
+        .await
+        .expect("the body did not end within 20 s")
+        .expect("the body failed")
+        .to_bytes();
+    Reply {
+        status,
+        headers,
+        body: String::from_utf8(body.to_vec()).expect("UTF-8 body"),
+    }
+}
+
+/// GET `path` from the server at `addr`, with `token` as a Bearer token.
+pub async fn get(addr: SocketAddr, path: &str, token: Option<&str>) -> Reply {
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = auth
+        .as_deref()
+        .map(|a| vec![("authorization", a)])
+        .unwrap_or_default();
+    read_reply(send_to(addr, path, &headers).await).await
 }
 
 /// One SSE frame.
