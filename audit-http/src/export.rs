@@ -37,15 +37,12 @@ pub(crate) async fn export(
     let (parts, _) = request.into_parts();
     let q = raw_q(parts.uri.query());
     let params = Params::parse(parts.uri.query(), &["q", "format"]);
-    let format_name = match params.as_ref().map(|p| p.format()) {
-        Ok(Ok(Format::Csv)) => Some("csv"),
-        _ => Some("jsonl"),
-    };
+    let requested = params.as_ref().ok().and_then(|p| p.format().ok());
     let access = Access {
         action: EXPORT,
         endpoint: EXPORT_PATH,
         q: &q,
-        format: format_name,
+        format: requested.map(format_name),
     };
     let reader = api.reader(&parts, &access).await?;
     let params = params?;
@@ -89,13 +86,14 @@ pub(crate) async fn export(
     // recorded, dropping the body's receiver stops the export.
     api.record(&parts, &reader.principal, &access, 200).await?;
 
-    let (content_type, extension) = match format {
-        Format::Csv => ("text/csv; charset=utf-8", "csv"),
-        Format::JsonLines => ("application/x-ndjson", "jsonl"),
+    let content_type = match format {
+        Format::Csv => "text/csv; charset=utf-8",
+        Format::JsonLines => "application/x-ndjson",
     };
     let filename = format!(
-        "audit-log-{}.{extension}",
-        chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
+        "audit-log-{}.{}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
+        format_name(format)
     );
     let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\""))
         .unwrap_or(HeaderValue::from_static("attachment"));
@@ -108,6 +106,14 @@ pub(crate) async fn export(
         body,
     )
         .into_response())
+}
+
+/// The format as the `format` parameter names it.
+fn format_name(format: Format) -> &'static str {
+    match format {
+        Format::Csv => "csv",
+        Format::JsonLines => "jsonl",
+    }
 }
 
 /// Writes into the response body's channel in chunks; blocks (on the blocking pool) while
