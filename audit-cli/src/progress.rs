@@ -1,67 +1,28 @@
-//! A one-line progress report on stderr, shown only when stderr is a terminal.
+//! The progress line of a long export or purge: `indicatif` on stderr, with the rate and the
+//! time left. It draws nothing when stderr is not a terminal.
 
-use std::io::{IsTerminal, Write};
-use std::time::{Duration, Instant};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-/// Progress of a long export or purge.
-pub struct Progress {
-    verb: &'static str,
-    total: Option<u64>,
-    enabled: bool,
-    last_draw: Option<Instant>,
+/// A progress line for `verb` ("exported", "purged"). Call [`ProgressBar::is_hidden`] before
+/// counting a total for [`with_total`]: counting costs a query.
+pub fn line(verb: &'static str) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("{msg} {human_pos} events ({per_sec}) {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.set_message(verb);
+    bar
 }
 
-impl Progress {
-    pub fn new(verb: &'static str, total: Option<u64>) -> Self {
-        Progress {
-            verb,
-            total,
-            enabled: Self::visible(),
-            last_draw: None,
-        }
-    }
-
-    /// Whether progress is shown at all (stderr is a terminal).
-    pub fn visible() -> bool {
-        std::io::stderr().is_terminal()
-    }
-
-    /// Redraws at most ten times a second.
-    pub fn update(&mut self, done: u64) {
-        if !self.enabled
-            || self
-                .last_draw
-                .is_some_and(|t| t.elapsed() < Duration::from_millis(100))
-        {
-            return;
-        }
-        self.last_draw = Some(Instant::now());
-        self.draw(done);
-    }
-
-    fn draw(&self, done: u64) {
-        let line = match self.total.filter(|t| *t > 0) {
-            Some(total) => {
-                let ratio = (done as f64 / total as f64).min(1.0);
-                let filled = (ratio * 30.0) as usize;
-                format!(
-                    "\r[{}{}] {:>3.0}% {} {done}/{total} events",
-                    "#".repeat(filled),
-                    " ".repeat(30 - filled),
-                    ratio * 100.0,
-                    self.verb
-                )
-            }
-            None => format!("\r{} {done} events", self.verb),
-        };
-        let _ = std::io::stderr().write_all(line.as_bytes());
-    }
-
-    /// Draws the final state and ends the line.
-    pub fn finish(self, done: u64) {
-        if self.enabled && self.last_draw.is_some() {
-            self.draw(done);
-            let _ = std::io::stderr().write_all(b"\n");
-        }
-    }
+/// Shows a bar towards `total`, with the time left.
+pub fn with_total(bar: &ProgressBar, total: u64) {
+    bar.set_length(total);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{msg} [{bar:30}] {percent:>3}% {human_pos}/{human_len} events ({per_sec}, {eta} left)",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("#> "),
+    );
 }

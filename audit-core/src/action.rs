@@ -1,8 +1,9 @@
 //! Action names and their human-readable forms.
 //!
 //! Actions are an open set of snake_case names: an event's `action` is a `String`, and an
-//! application may use any name it likes. The common ones (Coder's, and the older product's
-//! `auto_start`, `cordon`, `ssh`, …) are constants here so that typos are compile errors.
+//! application may use any name it likes. The common ones (Coder's, and those of Coder's
+//! earlier "classic" product: `auto_start`, `cordon`, `ssh`, …) are constants here so that
+//! typos are compile errors.
 //!
 //! [`past_tense`] and [`verb`] give the words used in sentences, and [`describe`] builds a
 //! one-line description of an event in the style of Coder's audit page:
@@ -218,11 +219,16 @@ pub fn takes_object(action: &str) -> bool {
 /// empty target or username is left out (`"someone"` stands in for an empty username), and
 /// actions about the actor themselves (`login`, `logout`, `register`) name no resource.
 ///
+/// The sentence is one line, safe to print: every control, line-separator, bidirectional or
+/// invisible character of the names is escaped visibly
+/// ([`terminal_safe`](crate::format::terminal_safe)).
+///
 /// ```
 /// use audit_core::action::{describe, LOGIN, START};
 /// assert_eq!(describe("bob", LOGIN, "api_key", "", 200), "bob logged in");
 /// assert_eq!(describe("bob", LOGIN, "api_key", "", 401), "bob unsuccessfully attempted to log in");
 /// assert_eq!(describe("", START, "workspace_build", "", 200), "someone started workspace build");
+/// assert_eq!(describe("bob", START, "vm", "a\u{2028}b", 200), r"bob started vm a\u2028b");
 /// ```
 pub fn describe(
     username: &str,
@@ -255,7 +261,10 @@ pub fn describe(
             out.push_str(target);
         }
     }
-    out
+    match crate::format::terminal_safe(&out) {
+        std::borrow::Cow::Borrowed(_) => out,
+        std::borrow::Cow::Owned(safe) => safe,
+    }
 }
 
 /// Whether `name` is a valid action name: non-empty lowercase ASCII letters, digits and `_`,
@@ -330,6 +339,18 @@ mod tests {
         assert_eq!(
             describe("alice", LOGOUT, "api_key", "x", 200),
             "alice logged out"
+        );
+    }
+
+    #[test]
+    fn descriptions_are_one_safe_line_whatever_the_names_hold() {
+        let nasty = "x\ny\r\u{1b}[31m\u{2028}\u{202e}\u{200b}\u{85}";
+        let d = describe(nasty, "rotate_key", nasty, nasty, 200);
+        assert_eq!(d.lines().count(), 1, "{d}");
+        assert!(!d.chars().any(crate::format::is_unsafe), "{d:?}");
+        assert!(
+            d.starts_with(r"x\ny\r\u001b[31m\u2028\u202e\u200b\u0085 rotated key "),
+            "{d}"
         );
     }
 }

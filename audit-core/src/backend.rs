@@ -1,21 +1,31 @@
-//! Where events go: the [`Backend`] trait, and the per-event [`Route`] decision.
+//! Where events go: the [`Backend`] trait, its [`BackendError`], and the per-backend
+//! [`EventFilter`] that decides which events a backend takes.
 //!
-//! Routing follows Coder's model. A [`RouteFilter`] looks at each event and decides a
-//! [`Route`]: drop it, store it, export it, or both. Each backend declares which kind it is
-//! with [`Backend::route`] (a database is a store; a log shipper is an exporter) and receives
-//! the events whose decision includes its kind. The default filter stores and exports
-//! everything.
+//! Each backend gets its own filter, the way `tracing-subscriber`'s `Layer::with_filter` gives
+//! each layer its own: [`Backend::with_filter`] wraps a backend so that it takes only the
+//! events the filter accepts. A backend without a filter takes every event. The filter runs
+//! on the recording thread, before the event is queued for the backend: keep it cheap.
 //!
 //! ```
-//! use audit_core::{AuditEvent, Route};
+//! use audit_core::{AuditEvent, Auditor, Backend};
+//! use audit_core::backends::MemoryBackend;
 //!
-//! // Export login events but do not store them.
-//! let filter = |e: &AuditEvent| if e.action == "login" { Route::Export } else { Route::StoreAndExport };
-//! # let _ = filter;
-//! assert!(Route::StoreAndExport.includes(Route::Store));
-//! assert!(!Route::Export.includes(Route::Store));
-//! assert!(!Route::Drop.includes(Route::Export));
+//! let everything = MemoryBackend::new();
+//! let no_logins = MemoryBackend::new().named("no_logins");
+//! let auditor = Auditor::builder()
+//!     .backend(everything.clone())
+//!     .backend(no_logins.clone().with_filter(|e: &AuditEvent| e.action != "login"))
+//!     .build()?;
+//! auditor.record(AuditEvent::builder("login").build()).unwrap();
+//! auditor.record(AuditEvent::builder("delete").build()).unwrap();
+//! auditor.flush();
+//! assert_eq!((everything.len(), no_logins.len()), (2, 1));
+//! # Ok::<(), std::io::Error>(())
 //! ```
+//!
+//! Coder's model, where one decision per event says "store", "export", both or neither, is
+//! the [`Router`](crate::Router): its [`stores`](crate::Router::stores) and
+//! [`exports`](crate::Router::exports) filters go on the store and the exporter backends.
 //!
 //! # Writing a backend
 //!
@@ -23,17 +33,19 @@
 //! needs `Send` but not `Sync`, and `&mut self` methods may block (a database round trip).
 //! It receives events in batches of up to [`AuditorBuilder::max_batch`](crate::AuditorBuilder::max_batch)
 //! events, in the order they were recorded. A store should append a batch in one call
-//! (one transaction, or one multi-row `INSERT`); an error fails the whole batch, and the
-//! auditor counts every event of it as failed, logs the error and goes on with the next batch.
+//! (one transaction, or one multi-row `INSERT`). An error fails the whole batch, unless it
+//! names the events that failed ([`BackendError::rejected`]); a transient error
+//! ([`BackendError::retryable`]) is retried with backoff (see
+//! [`RetryPolicy`](crate::RetryPolicy)) before the auditor counts the batch as failed, logs
+//! the error and goes on with the next batch.
 //!
 //! ```
-//! use audit_core::{AuditEvent, Backend, BackendError, Route};
+//! use audit_core::{AuditEvent, Backend, BackendError};
 //!
 //! struct CountingStore { rows: usize }
 //!
 //! impl Backend for CountingStore {
 //!     fn name(&self) -> &str { "counting_store" }
-//!     fn route(&self) -> Route { Route::Store }
 //!     fn write_batch(&mut self, events: &[AuditEvent]) -> Result<(), BackendError> {
 //!         self.rows += events.len(); // INSERT … VALUES (…), (…), … in one statement
 //!         Ok(())
@@ -43,85 +55,24 @@
 
 use std::error::Error;
 use std::fmt;
-
-use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 use crate::AuditEvent;
 
-/// What happens to one event: Coder's filter decision.
-///
-/// As a filter's decision, it says where the event goes. As a backend's [`Backend::route`],
-/// it says which events the backend takes: a `Store` backend takes events decided `Store` or
-/// `StoreAndExport`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Route {
-    /// Record nowhere.
-    Drop,
-    /// Record in the stores (the audit database the audit page queries).
-    Store,
-    /// Send to the exporters (service logs, `tracing`, a SIEM).
-    Export,
-    /// Both.
-    StoreAndExport,
-}
-
-impl Route {
-    const fn bits(self) -> u8 {
-        match self {
-            Route::Drop => 0,
-            Route::Store => 1,
-            Route::Export => 2,
-            Route::StoreAndExport => 3,
-        }
-    }
-
-    /// Whether this decision sends an event to a backend of kind `backend`.
-    pub const fn includes(self, backend: Route) -> bool {
-        self.bits() & backend.bits() != 0
-    }
-
-    /// `snake_case` name, e.g. `store_and_export`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Route::Drop => "drop",
-            Route::Store => "store",
-            Route::Export => "export",
-            Route::StoreAndExport => "store_and_export",
-        }
-    }
-}
-
-impl fmt::Display for Route {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Decides the [`Route`] of each event. Any `Fn(&AuditEvent) -> Route + Send + Sync` is one.
+/// Decides which events a backend takes. Any `Fn(&AuditEvent) -> bool + Send + Sync` is one.
 ///
 /// It runs on the recording thread, before the event is queued: keep it cheap.
-pub trait RouteFilter: Send + Sync + 'static {
-    /// Where `event` goes.
-    fn route(&self, event: &AuditEvent) -> Route;
+pub trait EventFilter: Send + Sync + 'static {
+    /// Whether the backend takes `event`.
+    fn accepts(&self, event: &AuditEvent) -> bool;
 }
 
-impl<F> RouteFilter for F
+impl<F> EventFilter for F
 where
-    F: Fn(&AuditEvent) -> Route + Send + Sync + 'static,
+    F: Fn(&AuditEvent) -> bool + Send + Sync + 'static,
 {
-    fn route(&self, event: &AuditEvent) -> Route {
+    fn accepts(&self, event: &AuditEvent) -> bool {
         self(event)
-    }
-}
-
-/// The default filter: store and export everything.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RouteAll;
-
-impl RouteFilter for RouteAll {
-    fn route(&self, _: &AuditEvent) -> Route {
-        Route::StoreAndExport
     }
 }
 
@@ -130,13 +81,10 @@ pub trait Backend: Send + 'static {
     /// A short name for stats and error messages, e.g. `json_lines` or `sqlite`.
     fn name(&self) -> &str;
 
-    /// Which events this backend takes (default: [`Route::Export`]).
-    fn route(&self) -> Route {
-        Route::Export
-    }
-
-    /// Writes a batch of events, in recording order. All-or-nothing as far as the auditor's
-    /// counters go: an error counts every event of the batch as failed.
+    /// Writes a batch of events, in recording order. An error counts every event of the
+    /// batch as failed, unless it names the failed ones ([`BackendError::rejected`]); a
+    /// [retryable](BackendError::retryable) error makes the auditor write the same batch
+    /// again after a pause.
     fn write_batch(&mut self, events: &[AuditEvent]) -> Result<(), BackendError>;
 
     /// Makes everything written so far durable or visible (flush a buffer, commit, fsync).
@@ -144,20 +92,85 @@ pub trait Backend: Send + 'static {
     fn flush(&mut self) -> Result<(), BackendError> {
         Ok(())
     }
+
+    /// Which events this backend takes; `None` (the default) takes every event. The auditor
+    /// asks once, when it is built, and runs the filter on the recording thread. Set it with
+    /// [`with_filter`](Self::with_filter).
+    fn event_filter(&self) -> Option<Arc<dyn EventFilter>> {
+        None
+    }
+
+    /// This backend, taking only the events `filter` accepts (and that its own filter, if it
+    /// has one, accepts).
+    fn with_filter(self, filter: impl EventFilter) -> Filtered<Self>
+    where
+        Self: Sized,
+    {
+        Filtered::new(self, filter)
+    }
 }
 
 impl<B: Backend + ?Sized> Backend for Box<B> {
     fn name(&self) -> &str {
         (**self).name()
     }
-    fn route(&self) -> Route {
-        (**self).route()
-    }
     fn write_batch(&mut self, events: &[AuditEvent]) -> Result<(), BackendError> {
         (**self).write_batch(events)
     }
     fn flush(&mut self) -> Result<(), BackendError> {
         (**self).flush()
+    }
+    fn event_filter(&self) -> Option<Arc<dyn EventFilter>> {
+        (**self).event_filter()
+    }
+}
+
+/// A backend with a filter: made by [`Backend::with_filter`].
+pub struct Filtered<B> {
+    backend: B,
+    filter: Arc<dyn EventFilter>,
+}
+
+impl<B: Backend> Filtered<B> {
+    fn new(backend: B, filter: impl EventFilter) -> Self {
+        let filter: Arc<dyn EventFilter> = match backend.event_filter() {
+            Some(inner) => Arc::new(move |e: &AuditEvent| inner.accepts(e) && filter.accepts(e)),
+            None => Arc::new(filter),
+        };
+        Filtered { backend, filter }
+    }
+
+    /// The wrapped backend.
+    pub fn inner(&self) -> &B {
+        &self.backend
+    }
+
+    /// The wrapped backend, without this filter.
+    pub fn into_inner(self) -> B {
+        self.backend
+    }
+}
+
+impl<B: Backend> fmt::Debug for Filtered<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Filtered")
+            .field("backend", &self.backend.name())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<B: Backend> Backend for Filtered<B> {
+    fn name(&self) -> &str {
+        self.backend.name()
+    }
+    fn write_batch(&mut self, events: &[AuditEvent]) -> Result<(), BackendError> {
+        self.backend.write_batch(events)
+    }
+    fn flush(&mut self) -> Result<(), BackendError> {
+        self.backend.flush()
+    }
+    fn event_filter(&self) -> Option<Arc<dyn EventFilter>> {
+        Some(Arc::clone(&self.filter))
     }
 }
 
@@ -253,19 +266,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn decisions_include_backend_kinds() {
-        use Route::*;
-        let table = [
-            (Drop, [false, false, false]),
-            (Store, [true, false, true]),
-            (Export, [false, true, true]),
-            (StoreAndExport, [true, true, true]),
-        ];
-        for (decision, want) in table {
-            let got = [Store, Export, StoreAndExport].map(|kind| decision.includes(kind));
-            assert_eq!(got, want, "{decision}");
-            assert!(!decision.includes(Drop));
+    fn filters_stack_and_boxes_keep_them() {
+        struct Null;
+        impl Backend for Null {
+            fn name(&self) -> &str {
+                "null"
+            }
+            fn write_batch(&mut self, _: &[AuditEvent]) -> Result<(), BackendError> {
+                Ok(())
+            }
         }
+        let event = |action: &str, status| AuditEvent::builder(action).status(status).build();
+        assert!(Null.event_filter().is_none());
+        let filtered = Null
+            .with_filter(|e: &AuditEvent| e.action != "login")
+            .with_filter(|e: &AuditEvent| e.status_code < 400);
+        let boxed: Box<dyn Backend> = Box::new(filtered);
+        let filter = boxed.event_filter().unwrap();
+        assert!(filter.accepts(&event("write", 200)));
+        assert!(!filter.accepts(&event("login", 200)));
+        assert!(!filter.accepts(&event("write", 403)));
+        assert_eq!(boxed.name(), "null");
     }
 
     #[test]

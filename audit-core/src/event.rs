@@ -168,6 +168,17 @@ impl AuditEvent {
 
     /// A one-line description, e.g. `"alice updated workspace dev"` or
     /// `"alice unsuccessfully attempted to delete workspace dev"`; see [`action::describe`].
+    /// It is always one line, safe to print: a control, line-separator, bidirectional or
+    /// invisible character in a name is escaped ([`terminal_safe`](crate::format::terminal_safe)).
+    ///
+    /// ```
+    /// let e = audit_core::AuditEvent::builder("delete")
+    ///     .actor(audit_core::Actor::new("1", "eve\n[info] alice", ""))
+    ///     .resource_type("workspace")
+    ///     .resource_target("dev\u{1b}[2J")
+    ///     .build();
+    /// assert_eq!(e.description(), r"eve\n[info] alice deleted workspace dev\u001b[2J");
+    /// ```
     pub fn description(&self) -> String {
         action::describe(
             &self.actor.username,
@@ -264,6 +275,12 @@ impl EventBuilder {
         self
     }
 
+    /// The event being built, for the builder methods defined beside their types (such as
+    /// [`context`](Self::context), beside [`RequestContext`](crate::RequestContext)).
+    pub(crate) fn event_mut(&mut self) -> &mut AuditEvent {
+        &mut self.event
+    }
+
     pub(crate) fn set_resource<T: Auditable>(
         &mut self,
         old: Option<&T>,
@@ -329,17 +346,6 @@ impl EventBuilder {
     /// Sets the status code (default 200).
     pub fn status(mut self, status_code: u16) -> Self {
         self.event.status_code = status_code;
-        self
-    }
-
-    /// Sets the actor, ip, user agent, request id and organization of a request.
-    pub fn context(mut self, ctx: crate::RequestContext) -> Self {
-        let e = &mut self.event;
-        e.actor = ctx.actor;
-        e.ip = ctx.ip;
-        e.user_agent = ctx.user_agent;
-        e.request_id = ctx.request_id;
-        e.organization_id = ctx.organization_id;
         self
     }
 

@@ -40,21 +40,24 @@ pub mod backends;
 pub mod diff;
 pub mod docs;
 pub mod event;
+pub mod format;
 pub mod query;
 mod registry;
-pub mod render;
+pub mod request;
+pub mod route;
 mod schema;
 pub mod store;
 
 pub use audit_derive::Auditable;
 pub use auditor::{
-    Auditor, AuditorBuilder, AuditorStats, BackendStats, Overflow, RecordError, RequestAudit,
-    RequestContext,
+    Auditor, AuditorBuilder, AuditorStats, BackendStats, Overflow, RecordError, RetryPolicy,
 };
-pub use backend::{Backend, BackendError, Route, RouteAll, RouteFilter};
+pub use backend::{Backend, BackendError, EventFilter, Filtered};
 pub use diff::{Change, Diff, diff};
 pub use event::{Actor, AuditEvent, EventBuilder, Fields};
 pub use registry::{resource, resources};
+pub use request::{RequestAudit, RequestContext};
+pub use route::{Route, Router};
 pub use schema::{FieldClass, FieldSchema, ResourceSchema};
 
 /// A type whose changes are audited. Derive it: `#[derive(Auditable)]`.

@@ -8,9 +8,11 @@ use std::time::Duration;
 use audit_core::backends::{JsonLinesBackend, Match, MemoryBackend, SharedBuffer, TextBackend};
 use audit_core::{
     Actor, AuditEvent, Auditor, Backend, BackendError, Fields, Overflow, RecordError,
-    RequestContext, Route, action,
+    RequestContext, RetryPolicy, Route, Router, action,
 };
-use common::{FailingBackend, Gate, GateBackend, Workspace, event, workspace};
+use common::{
+    FailingBackend, FlakyBackend, Gate, GateBackend, PickyBackend, Workspace, event, workspace,
+};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -190,19 +192,17 @@ fn background_events_for_system_actors() {
 
 #[test]
 fn routing_sends_each_event_to_the_backends_of_its_decision() {
-    let store = MemoryBackend::new().named("store").with_route(Route::Store);
-    let export = MemoryBackend::new()
-        .named("export")
-        .with_route(Route::Export);
+    let store = MemoryBackend::new().named("store");
+    let export = MemoryBackend::new().named("export");
+    let router = Router::new(|e: &AuditEvent| match e.action.as_str() {
+        "login" => Route::Export,
+        "view" => Route::Drop,
+        "write" => Route::Store,
+        _ => Route::StoreAndExport,
+    });
     let auditor = Auditor::builder()
-        .backend(store.clone())
-        .backend(export.clone())
-        .filter(|e: &AuditEvent| match e.action.as_str() {
-            "login" => Route::Export,
-            "view" => Route::Drop,
-            "write" => Route::Store,
-            _ => Route::StoreAndExport,
-        })
+        .backend(store.clone().with_filter(router.stores()))
+        .backend(export.clone().with_filter(router.exports()))
         .build()
         .unwrap();
     for a in ["login", "view", "write", "delete"] {
@@ -221,7 +221,7 @@ fn routing_sends_each_event_to_the_backends_of_its_decision() {
 
 #[test]
 fn the_default_filter_stores_and_exports_everything() {
-    let store = MemoryBackend::new().named("store").with_route(Route::Store);
+    let store = MemoryBackend::new().named("store");
     let out = SharedBuffer::new();
     let auditor = Auditor::builder()
         .backend(store.clone())
@@ -247,9 +247,7 @@ fn a_failing_or_panicking_backend_never_stops_the_others_and_is_counted() {
     }
     let memory = MemoryBackend::new();
     let auditor = Auditor::builder()
-        .backend(FailingBackend {
-            route: Route::Store,
-        })
+        .backend(FailingBackend)
         .backend(Panicking)
         .backend(memory.clone())
         .max_batch(4)
@@ -614,4 +612,247 @@ fn shutdown_timeout_gives_up_on_a_stuck_backend_but_drains_the_others() {
 
     let (auditor, _) = memory_auditor();
     assert!(auditor.shutdown_timeout(Duration::from_secs(5)));
+}
+
+#[test]
+fn each_backend_takes_what_its_own_filter_accepts_and_counts_the_rest() {
+    let all = MemoryBackend::new().named("all");
+    let failures = MemoryBackend::new().named("failures");
+    let no_logins = MemoryBackend::new().named("no_logins");
+    let auditor = Auditor::builder()
+        .backend(all.clone())
+        .backend(
+            failures
+                .clone()
+                .with_filter(|e: &AuditEvent| e.is_failure()),
+        )
+        .backend(
+            no_logins
+                .clone()
+                .with_filter(|e: &AuditEvent| e.action != "login"),
+        )
+        .build()
+        .unwrap();
+    auditor.record(event("login")).unwrap();
+    auditor
+        .record(AuditEvent::builder("delete").status(403).build())
+        .unwrap();
+    auditor.record(event("write")).unwrap();
+    auditor.flush();
+    assert_eq!((all.len(), failures.len(), no_logins.len()), (3, 1, 2));
+    let stats = auditor.stats();
+    assert_eq!(stats.filtered, 0, "every event went somewhere");
+    let counts = |name: &str| {
+        let b = stats.backend(name).unwrap();
+        (b.accepted, b.filtered)
+    };
+    assert_eq!(counts("all"), (3, 0));
+    assert_eq!(counts("failures"), (1, 2));
+    assert_eq!(counts("no_logins"), (2, 1));
+}
+
+/// A quick policy for tests: pauses of about a millisecond.
+fn quick_retries(max_elapsed: Duration) -> RetryPolicy {
+    RetryPolicy {
+        initial_delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(4),
+        ..RetryPolicy::new(max_elapsed)
+    }
+}
+
+#[test]
+fn a_retryable_failure_is_retried_until_the_batch_is_written() {
+    let flaky = FlakyBackend {
+        failures: 3,
+        ..Default::default()
+    };
+    let (attempts, written) = (flaky.attempts.clone(), flaky.written.clone());
+    let auditor = Auditor::builder()
+        .backend(flaky)
+        .max_batch(100)
+        .retry(quick_retries(Duration::from_secs(30)))
+        .build()
+        .unwrap();
+    for _ in 0..5 {
+        auditor.record(event("write")).unwrap();
+    }
+    auditor.flush();
+    let stats = auditor.stats();
+    let flaky = stats.backend("flaky").unwrap();
+    assert_eq!((flaky.written, flaky.failed), (5, 0), "{flaky:?}");
+    assert_eq!(flaky.retries, 3);
+    assert_eq!(flaky.last_error.as_deref(), Some("connection reset"));
+    assert_eq!(written.lock().unwrap().len(), 5);
+    assert!(*attempts.lock().unwrap() >= 4);
+}
+
+#[test]
+fn a_batch_still_failing_when_the_retry_time_is_up_counts_as_failed() {
+    let flaky = FlakyBackend {
+        failures: usize::MAX,
+        ..Default::default()
+    };
+    let attempts = flaky.attempts.clone();
+    let auditor = Auditor::builder()
+        .backend(flaky)
+        .retry(quick_retries(Duration::from_millis(50)))
+        .build()
+        .unwrap();
+    auditor.record(event("write")).unwrap();
+    auditor.flush();
+    let stats = auditor.stats();
+    let flaky = stats.backend("flaky").unwrap();
+    assert_eq!((flaky.written, flaky.failed, flaky.queued), (0, 1, 0));
+    assert!(flaky.retries >= 1, "{flaky:?}");
+    assert_eq!(*attempts.lock().unwrap() as u64, flaky.retries + 1);
+
+    // Without retries, a retryable failure counts at once.
+    let once = FlakyBackend {
+        failures: usize::MAX,
+        ..Default::default()
+    };
+    let attempts = once.attempts.clone();
+    let auditor = Auditor::builder()
+        .backend(once)
+        .retry(RetryPolicy::none())
+        .build()
+        .unwrap();
+    auditor.record(event("write")).unwrap();
+    auditor.flush();
+    assert_eq!(auditor.stats().backend("flaky").unwrap().failed, 1);
+    assert_eq!(*attempts.lock().unwrap(), 1);
+}
+
+#[test]
+fn a_failure_that_names_its_events_fails_only_those_and_is_not_retried() {
+    let picky = PickyBackend::default();
+    let (attempts, written) = (picky.attempts.clone(), picky.written.clone());
+    let auditor = Auditor::builder()
+        .backend(picky)
+        .max_batch(10)
+        .retry(quick_retries(Duration::from_secs(30)))
+        .build()
+        .unwrap();
+    for a in ["a", "bad", "b", "c", "bad", "d"] {
+        auditor.record(event(a)).unwrap();
+    }
+    auditor.flush();
+    let stats = auditor.stats();
+    let picky = stats.backend("picky").unwrap();
+    assert_eq!((picky.accepted, picky.written, picky.failed), (6, 4, 2));
+    assert_eq!(picky.retries, 0);
+    let actions: Vec<String> = written
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|e| e.action.clone())
+        .collect();
+    assert_eq!(actions, ["a", "b", "c", "d"]);
+    assert!(*attempts.lock().unwrap() <= 6, "one attempt per batch");
+}
+
+#[test]
+fn shutdown_with_a_timeout_is_bounded_while_a_backend_retries() {
+    let flaky = FlakyBackend {
+        failures: usize::MAX,
+        ..Default::default()
+    };
+    let memory = MemoryBackend::new();
+    // The default policy would retry for 30 s.
+    let auditor = Auditor::builder()
+        .backend(flaky)
+        .backend(memory.clone())
+        .build()
+        .unwrap();
+    for _ in 0..3 {
+        auditor.record(event("write")).unwrap();
+    }
+    let started = std::time::Instant::now();
+    auditor.shutdown_timeout(Duration::from_millis(300));
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(memory.len(), 3);
+    // The retrying worker gave up at the deadline and counted its events as failed.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let flaky = loop {
+        let stats = auditor.stats();
+        let flaky = stats.backend("flaky").unwrap().clone();
+        if flaky.failed == 3 || std::time::Instant::now() > deadline {
+            break flaky;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(
+        (flaky.written, flaky.failed, flaky.queued),
+        (0, 3, 0),
+        "{flaky:?}"
+    );
+    assert!(flaky.retries >= 1);
+    drop(auditor);
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+/// Accepts `budget` bytes, then fails as a full disk does.
+struct FillsUp {
+    out: SharedBuffer,
+    budget: usize,
+}
+
+impl std::io::Write for FillsUp {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.budget == 0 {
+            return Err(std::io::Error::other("no space left on device"));
+        }
+        let n = buf.len().min(self.budget);
+        self.budget -= n;
+        self.out.write(&buf[..n])
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn the_json_lines_backend_counts_exactly_the_lines_that_got_through() {
+    let out = SharedBuffer::new();
+    let line = audit_core::format::json_line(&event("write")).len() + 1;
+    let auditor = Auditor::builder()
+        .backend(JsonLinesBackend::new(FillsUp {
+            out: out.clone(),
+            budget: 3 * line + line / 2,
+        }))
+        .max_batch(100)
+        .build()
+        .unwrap();
+    for _ in 0..6 {
+        auditor.record(event("write")).unwrap();
+    }
+    auditor.flush();
+    let text = out.contents();
+    let complete = text
+        .lines()
+        .filter(|l| serde_json::from_str::<AuditEvent>(l).is_ok())
+        .count() as u64;
+    let stats = auditor.stats();
+    let json = stats.backend("json_lines").unwrap();
+    assert_eq!(complete, 3, "{text}");
+    assert_eq!(
+        json.written, complete,
+        "written counts the lines that got through"
+    );
+    assert_eq!(json.failed, 6 - complete);
+}
+
+#[test]
+fn the_json_lines_backend_on_dev_full_counts_nothing_as_written() {
+    let Ok(backend) = JsonLinesBackend::append_to_file("/dev/full") else {
+        return; // no /dev/full on this system
+    };
+    let auditor = Auditor::builder().backend(backend).build().unwrap();
+    for _ in 0..3 {
+        auditor.record(event("write")).unwrap();
+    }
+    auditor.shutdown();
+    let stats = auditor.stats();
+    let json = stats.backend("json_lines").unwrap();
+    assert_eq!((json.written, json.failed), (0, 3), "{json:?}");
 }

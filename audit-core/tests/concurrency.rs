@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use audit_core::{AuditEvent, Auditor, Backend, BackendError, Overflow, Route};
+use audit_core::{AuditEvent, Auditor, Backend, BackendError, Overflow};
 use common::FailingBackend;
 
 const THREADS: usize = 8;
@@ -25,9 +25,6 @@ struct SlowOrdered {
 impl Backend for SlowOrdered {
     fn name(&self) -> &str {
         "slow"
-    }
-    fn route(&self) -> Route {
-        Route::Store
     }
     fn write_batch(&mut self, events: &[AuditEvent]) -> Result<(), BackendError> {
         std::thread::sleep(self.delay);
@@ -129,9 +126,7 @@ fn block_loses_nothing(producers: fn(&Auditor) -> u64) {
     };
     let auditor = Auditor::builder()
         .backend(slow.clone())
-        .backend(FailingBackend {
-            route: Route::Export,
-        })
+        .backend(FailingBackend)
         .queue_capacity(1024)
         .max_batch(256)
         .overflow(Overflow::Block)
@@ -178,9 +173,7 @@ fn drop_newest_counts_what_it_drops(producers: fn(&Auditor) -> u64) {
     };
     let auditor = Auditor::builder()
         .backend(slow.clone())
-        .backend(FailingBackend {
-            route: Route::Export,
-        })
+        .backend(FailingBackend)
         .queue_capacity(64)
         .max_batch(32)
         .overflow(Overflow::DropNewest)
@@ -220,9 +213,7 @@ fn flush_under_load_covers_everything_accepted_before_it() {
     };
     let auditor = Auditor::builder()
         .backend(slow.clone())
-        .backend(FailingBackend {
-            route: Route::Export,
-        })
+        .backend(FailingBackend)
         .queue_capacity(512)
         .max_batch(64)
         .build()

@@ -1,11 +1,11 @@
-//! The event model: building from snapshots, descriptions, and the two renderings.
+//! The event model: building from snapshots, descriptions, and its output formats.
 
 mod common;
 
 use std::net::{IpAddr, Ipv4Addr};
 
 use audit_core::event::{MAX_USER_AGENT_LEN, TRUNCATED_MARK};
-use audit_core::{Actor, AuditEvent, Auditable, action, render};
+use audit_core::{Actor, AuditEvent, Auditable, action, format};
 use common::{Workspace, fixed_id, fixed_time, workspace};
 use serde_json::json;
 use uuid::Uuid;
@@ -44,7 +44,7 @@ fn sample() -> AuditEvent {
 #[test]
 fn json_rendering() {
     insta::assert_json_snapshot!("event_json", sample());
-    let line = render::json_line(&sample());
+    let line = format::json_line(&sample());
     assert!(!line.contains('\n'));
     let back: AuditEvent = serde_json::from_str(&line).unwrap();
     assert_eq!(back, sample(), "the JSON form round-trips");
@@ -52,14 +52,14 @@ fn json_rendering() {
 
 #[test]
 fn text_rendering() {
-    insta::assert_snapshot!("event_text", render::text_line(&sample()));
+    insta::assert_snapshot!("event_text", format::text_line(&sample()));
     let mut failed = sample();
     failed.status_code = 403;
     failed.diff = Default::default();
     failed.ip = None;
     failed.user_agent = None;
     failed.request_id = None;
-    insta::assert_snapshot!("event_text_failed", render::text_line(&failed));
+    insta::assert_snapshot!("event_text_failed", format::text_line(&failed));
 }
 
 #[test]
@@ -197,8 +197,8 @@ fn over_long_user_agents_are_truncated_and_marked_not_rejected() {
     assert!(kept.len() <= MAX_USER_AGENT_LEN && kept.len() >= MAX_USER_AGENT_LEN - 3);
     assert!(long.starts_with(kept));
     // and the renderings carry it
-    assert!(render::json_line(&e).contains("[truncated]"));
-    assert!(render::text_line(&e).contains("[truncated]"));
+    assert!(format::json_line(&e).contains("[truncated]"));
+    assert!(format::text_line(&e).contains("[truncated]"));
 
     // an event built by hand is normalized too
     let mut raw = e.clone();
@@ -230,7 +230,7 @@ fn no_value_can_break_a_line() {
         .build();
     assert_eq!(e.resource_target, format!("{nasty}!"));
 
-    let text = render::text_line(&e);
+    let text = format::text_line(&e);
     assert!(
         !text.contains(['\n', '\r', '\u{0}', '\u{1b}', '\u{2028}', '\u{85}']),
         "{text}"
@@ -241,11 +241,23 @@ fn no_value_can_break_a_line() {
         text.contains(r#"UserAgent="x\ny\r\nz\u0000\u001b[2J\u2028\u0085\"quoted\" \\ end\n2023"#)
     );
     let mut buf = String::new();
-    render::write_text_line(&e, &mut buf);
+    format::write_text_line(&e, &mut buf);
     assert_eq!(buf.lines().count(), 1);
     assert!(buf.ends_with('\n'));
 
-    let json = render::json_line(&e);
+    // The description, documented as one line, is one line too.
+    let description = e.description();
+    assert_eq!(description.lines().count(), 1, "{description}");
+    assert!(
+        !description.contains(['\n', '\r', '\u{0}', '\u{1b}', '\u{2028}', '\u{85}']),
+        "{description:?}"
+    );
+    assert!(
+        description.starts_with(r"x\ny\r\nz\u0000\u001b[2J"),
+        "{description}"
+    );
+
+    let json = format::json_line(&e);
     assert!(!json.contains(['\n', '\r', '\u{0}', '\u{1b}']), "{json}");
     let back: AuditEvent = serde_json::from_str(&json).unwrap();
     assert_eq!(back.user_agent.as_deref(), Some(nasty));
@@ -260,7 +272,7 @@ fn text_values_are_bare_only_when_safe() {
         .resource_type("workspace_build")
         .resource_target("my workspace")
         .build();
-    let text = render::text_line(&e);
+    let text = format::text_line(&e);
     assert!(
         text.starts_with("2023-06-13 03:43:29.230 [info] audit_log ID=0188b2a4-"),
         "{text}"

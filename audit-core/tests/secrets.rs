@@ -2,7 +2,7 @@
 //! backend, nor `Debug` of events, guards or backends.
 
 use audit_core::backends::{JsonLinesBackend, MemoryBackend, SharedBuffer, TextBackend};
-use audit_core::{Actor, AuditEvent, Auditable, Auditor, RequestContext, action, render};
+use audit_core::{Actor, AuditEvent, Auditable, Auditor, RequestContext, action, format};
 
 mod common;
 
@@ -98,8 +98,8 @@ fn a_secret_value_reaches_no_output() {
 
     for e in &events {
         debug += &format!("{e:?} {e:#?} {}", e.description());
-        debug += &render::json_line(e);
-        debug += &render::text_line(e);
+        debug += &format::json_line(e);
+        debug += &format::text_line(e);
         debug += &serde_json::to_string_pretty(e).unwrap();
     }
     debug += &format!("{memory:?} {auditor:?} {:?}", auditor.stats());

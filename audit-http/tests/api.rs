@@ -405,7 +405,12 @@ struct FlakyServer {
     opened: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
-async fn flaky_server(case: &str, slow_count: Duration, deadline: Duration) -> FlakyServer {
+async fn flaky_server(
+    case: &str,
+    slow_count: Duration,
+    deadline: Duration,
+    connections: usize,
+) -> FlakyServer {
     use std::sync::Arc;
     use std::sync::atomic::AtomicUsize;
     let fixture = common::blocking(|| Fixture::sqlite(case));
@@ -419,7 +424,7 @@ async fn flaky_server(case: &str, slow_count: Duration, deadline: Duration) -> F
             fail_pages: Arc::clone(&f),
         }))
     })
-    .max_connections(2);
+    .max_connections(connections);
     let api = audit_http::AuditApi::builder(readers)
         .authorizer(fixture.tokens.file.authorizer().unwrap())
         .auditor(
@@ -443,7 +448,13 @@ async fn flaky_server(case: &str, slow_count: Duration, deadline: Duration) -> F
 /// A store that hangs answers 503 within the deadline instead of hanging the request.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hung_store_is_a_503_not_a_hang() {
-    let s = flaky_server("hung", Duration::from_secs(2), Duration::from_millis(200)).await;
+    let s = flaky_server(
+        "hung",
+        Duration::from_secs(2),
+        Duration::from_millis(200),
+        2,
+    )
+    .await;
     let started = std::time::Instant::now();
     let reply = s
         .server
@@ -465,6 +476,7 @@ async fn a_slow_store_call_does_not_block_the_runtime() {
         "runtime",
         Duration::from_millis(1500),
         Duration::from_secs(10),
+        2,
     )
     .await;
     let token = s.fixture.tokens.owner.clone();
@@ -494,7 +506,7 @@ async fn a_slow_store_call_does_not_block_the_runtime() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broken_connection_is_replaced() {
     use std::sync::atomic::Ordering;
-    let s = flaky_server("broken", Duration::ZERO, Duration::from_secs(5)).await;
+    let s = flaky_server("broken", Duration::ZERO, Duration::from_secs(5), 1).await;
     let token = Some(s.fixture.tokens.owner.as_str());
     assert_eq!(s.server.get("/api/v2/audit", token).await.status, 200);
     let opened = s.opened.load(Ordering::SeqCst);

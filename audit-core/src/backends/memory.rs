@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::AuditEvent;
-use crate::backend::{Backend, BackendError, Route};
+use crate::backend::{Backend, BackendError};
 
 /// Keeps every event it receives in memory. Clones share the same events: give one to the
 /// [`Auditor`](crate::Auditor) and assert on another, like Coder's mock auditor.
@@ -27,7 +27,6 @@ use crate::backend::{Backend, BackendError, Route};
 #[derive(Clone)]
 pub struct MemoryBackend {
     shared: Arc<Shared>,
-    route: Route,
     name: String,
 }
 
@@ -46,30 +45,21 @@ impl fmt::Debug for MemoryBackend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MemoryBackend")
             .field("name", &self.name)
-            .field("route", &self.route)
             .field("events", &*self.lock())
             .finish()
     }
 }
 
 impl MemoryBackend {
-    /// An empty backend named `memory` that takes every event not dropped
-    /// ([`Route::StoreAndExport`]).
+    /// An empty backend named `memory`.
     pub fn new() -> Self {
         MemoryBackend {
             shared: Arc::new(Shared {
                 events: Mutex::new(Vec::new()),
                 arrived: Condvar::new(),
             }),
-            route: Route::StoreAndExport,
             name: "memory".to_owned(),
         }
-    }
-
-    /// Sets which events it takes.
-    pub fn with_route(mut self, route: Route) -> Self {
-        self.route = route;
-        self
     }
 
     /// Sets the name shown in stats.
@@ -153,10 +143,6 @@ impl MemoryBackend {
 impl Backend for MemoryBackend {
     fn name(&self) -> &str {
         &self.name
-    }
-
-    fn route(&self) -> Route {
-        self.route
     }
 
     fn write_batch(&mut self, events: &[AuditEvent]) -> Result<(), BackendError> {

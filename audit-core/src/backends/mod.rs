@@ -1,13 +1,13 @@
 //! The built-in backends.
 //!
-//! * [`JsonLinesBackend`]: one JSON object per line ([`render::json_line`](crate::render::json_line)) to any
+//! * [`JsonLinesBackend`]: one JSON object per line ([`format::json_line`](crate::format::json_line)) to any
 //!   [`Write`](std::io::Write): stdout, a file, a `Vec<u8>`, a socket.
-//! * [`TextBackend`]: one human-readable line per event ([`render::text_line`](crate::render::text_line)).
+//! * [`TextBackend`]: one human-readable line per event ([`format::text_line`](crate::format::text_line)).
 //! * [`MemoryBackend`]: keeps events in memory, for tests: `memory.contains(Match::action("write")…)`.
 //! * `TracingBackend` (cargo feature `tracing`): one `tracing` event per audit event, target `audit`.
 //!
-//! All are exporters ([`Route::Export`](crate::Route::Export)) except [`MemoryBackend`], which
-//! takes every event that is not dropped; change it with `with_route`.
+//! Each takes every event; narrow one with [`Backend::with_filter`](crate::Backend::with_filter)
+//! (or a [`Router`](crate::Router)'s filters).
 //!
 //! ```
 //! use audit_core::{AuditEvent, Auditor};
@@ -27,7 +27,8 @@ mod memory;
 mod tracing;
 
 pub use lines::{
-    JsonLines, JsonLinesBackend, LineFormat, LinesBackend, SharedBuffer, TextBackend, TextLines,
+    Durability, JsonLines, JsonLinesBackend, LineFormat, LinesBackend, SharedBuffer, TextBackend,
+    TextLines,
 };
 pub use memory::{Match, MemoryBackend};
 #[cfg(feature = "tracing")]

@@ -3,8 +3,8 @@
 use tracing::Level;
 
 use crate::AuditEvent;
-use crate::backend::{Backend, BackendError, Route};
-use crate::render::Json;
+use crate::backend::{Backend, BackendError};
+use crate::format::Json;
 
 /// Emits each audit event as a `tracing` event with target `audit`, message `audit_log`,
 /// level INFO (WARN for a failed action, status ≥ 400) and one field per event key (`id`,
@@ -16,7 +16,7 @@ use crate::render::Json;
 /// emitted from the backend's worker thread, so use a global subscriber.
 #[derive(Debug, Clone)]
 pub struct TracingBackend {
-    route: Route,
+    _private: (),
 }
 
 impl Default for TracingBackend {
@@ -26,17 +26,9 @@ impl Default for TracingBackend {
 }
 
 impl TracingBackend {
-    /// An exporter ([`Route::Export`]).
+    /// A backend taking every event (narrow it with [`Backend::with_filter`]).
     pub fn new() -> Self {
-        TracingBackend {
-            route: Route::Export,
-        }
-    }
-
-    /// Sets which events it takes.
-    pub fn with_route(mut self, route: Route) -> Self {
-        self.route = route;
-        self
+        TracingBackend { _private: () }
     }
 
     /// Emits one event (what [`Backend::write_batch`] does for each).
@@ -78,10 +70,6 @@ impl TracingBackend {
 impl Backend for TracingBackend {
     fn name(&self) -> &str {
         "tracing"
-    }
-
-    fn route(&self) -> Route {
-        self.route
     }
 
     fn write_batch(&mut self, events: &[AuditEvent]) -> Result<(), BackendError> {

@@ -1,18 +1,12 @@
 //! Streams stored events out as CSV or JSON lines, in constant memory, for export and for
-//! archiving before a purge.
-//!
-//! CSV is for spreadsheets: one row per event, times in UTC (RFC 3339), the diff flattened to
-//! one readable cell (`name: "dev" → "prod"; agent_token: changed (secret)`) plus the raw JSON,
-//! and every cell that a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab, CR)
-//! prefixed with `'`.
+//! archiving before a purge. The rows and lines themselves come from [`crate::format`].
 
 use std::io::Write;
 
-use chrono::SecondsFormat;
-
 use super::{PageRequest, Store, StoreError};
+use crate::AuditEvent;
+use crate::format::{CsvWriter, write_json_line};
 use crate::query::Filter;
-use crate::{AuditEvent, Change};
 
 /// Events per page while streaming.
 const CHUNK: usize = 500;
@@ -20,112 +14,151 @@ const CHUNK: usize = 500;
 /// An export format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
-    /// Comma-separated values with a header row.
+    /// Comma-separated values with a header row ([`CsvWriter`]).
     Csv,
     /// One JSON object per line (the canonical event JSON).
     JsonLines,
 }
 
+impl Format {
+    /// The format's usual name: `csv` or `jsonl`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::JsonLines => "jsonl",
+        }
+    }
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A name that is no [`Format`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownFormat(pub String);
+
+impl std::fmt::Display for UnknownFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "unknown export format `{}`: use csv or jsonl",
+            crate::format::terminal_safe(&self.0)
+        )
+    }
+}
+
+impl std::error::Error for UnknownFormat {}
+
 impl std::str::FromStr for Format {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownFormat;
+
+    /// `csv`, or `jsonl` (also `json-lines`, `ndjson`), in any case.
+    fn from_str(s: &str) -> Result<Self, UnknownFormat> {
         match s.to_ascii_lowercase().as_str() {
             "csv" => Ok(Format::Csv),
             "jsonl" | "json-lines" | "ndjson" => Ok(Format::JsonLines),
-            other => Err(format!("unknown export format `{other}`: use csv or jsonl")),
+            _ => Err(UnknownFormat(s.to_owned())),
         }
     }
 }
 
 /// Writes events one by one in a [`Format`].
+#[derive(Debug)]
 pub struct EventWriter<W: Write> {
-    out: W,
-    format: Format,
-    header_written: bool,
+    inner: Inner<W>,
 }
 
-/// The CSV columns, in order.
-pub const CSV_COLUMNS: &[&str] = &[
-    "id",
-    "time",
-    "actor_id",
-    "username",
-    "email",
-    "organization_id",
-    "ip",
-    "user_agent",
-    "resource_type",
-    "resource_id",
-    "resource_target",
-    "resource_icon",
-    "action",
-    "status_code",
-    "request_id",
-    "changes",
-    "diff_json",
-    "additional_fields",
-];
+#[derive(Debug)]
+enum Inner<W: Write> {
+    Csv(Box<CsvWriter<W>>),
+    JsonLines { out: W, line: Vec<u8> },
+}
 
 impl<W: Write> EventWriter<W> {
     /// A writer of `format` into `out`.
     pub fn new(out: W, format: Format) -> Self {
-        EventWriter {
-            out,
-            format,
-            header_written: false,
+        let inner = match format {
+            Format::Csv => Inner::Csv(Box::new(CsvWriter::new(out))),
+            Format::JsonLines => Inner::JsonLines {
+                out,
+                line: Vec::new(),
+            },
+        };
+        EventWriter { inner }
+    }
+
+    /// Starts a CSV output with a UTF-8 byte order mark, for spreadsheets (see
+    /// [`CsvWriter::with_bom`]); no effect on JSON lines.
+    pub fn with_bom(mut self, bom: bool) -> Self {
+        if let Inner::Csv(csv) = self.inner {
+            self.inner = Inner::Csv(Box::new(csv.with_bom(bom)));
         }
+        self
+    }
+
+    /// Writes no CSV header: for appending to a file that already has one.
+    pub fn without_header(mut self) -> Self {
+        if let Inner::Csv(csv) = self.inner {
+            self.inner = Inner::Csv(Box::new(csv.without_header()));
+        }
+        self
     }
 
     /// Writes the CSV header now (it is otherwise written before the first event), so an
     /// export of nothing is still a valid CSV file.
     pub fn start(&mut self) -> std::io::Result<()> {
-        if self.format == Format::Csv && !self.header_written {
-            self.header_written = true;
-            write_csv_row(
-                &mut self.out,
-                CSV_COLUMNS.iter().map(|c| std::borrow::Cow::Borrowed(*c)),
-            )?;
+        match &mut self.inner {
+            Inner::Csv(csv) => csv.start(),
+            Inner::JsonLines { .. } => Ok(()),
         }
-        Ok(())
     }
 
     /// Writes one event.
     pub fn write(&mut self, event: &AuditEvent) -> std::io::Result<()> {
-        match self.format {
-            Format::JsonLines => {
-                serde_json::to_writer(&mut self.out, event)?;
-                self.out.write_all(b"\n")
-            }
-            Format::Csv => {
-                self.start()?;
-                write_csv_row(
-                    &mut self.out,
-                    csv_cells(event).into_iter().map(std::borrow::Cow::Owned),
-                )
+        match &mut self.inner {
+            Inner::Csv(csv) => csv.write(event),
+            Inner::JsonLines { out, line } => {
+                line.clear();
+                write_json_line(event, line);
+                out.write_all(line)
             }
         }
     }
 
     /// Flushes buffered output.
     pub fn flush(&mut self) -> std::io::Result<()> {
-        self.out.flush()
+        match &mut self.inner {
+            Inner::Csv(csv) => csv.flush(),
+            Inner::JsonLines { out, .. } => out.flush(),
+        }
     }
 
-    /// The inner writer (e.g. to sync a file).
-    pub fn get_mut(&mut self) -> &mut W {
-        &mut self.out
+    /// The inner writer (e.g. to sync a file). Call [`flush`](Self::flush) first: CSV rows
+    /// are buffered.
+    pub fn get_ref(&self) -> &W {
+        match &self.inner {
+            Inner::Csv(csv) => csv.get_ref(),
+            Inner::JsonLines { out, .. } => out,
+        }
     }
 
-    /// Flushes and returns the inner writer.
-    pub fn finish(mut self) -> std::io::Result<W> {
-        self.start()?;
-        self.out.flush()?;
-        Ok(self.out)
+    /// Writes what is due (a CSV header), flushes and returns the inner writer.
+    pub fn finish(self) -> std::io::Result<W> {
+        match self.inner {
+            Inner::Csv(csv) => (*csv).into_inner(),
+            Inner::JsonLines { mut out, .. } => {
+                out.flush()?;
+                Ok(out)
+            }
+        }
     }
 }
 
-/// Streams every event `filter` selects (newest first) into `out`; returns how many.
-/// `progress` is called with the running total after each chunk.
+/// Streams every event `filter` selects (newest first) into `out` as `format`; returns how
+/// many. `progress` is called with the running total after each chunk.
 pub fn export(
     store: &mut dyn Store,
     filter: &Filter,
@@ -133,7 +166,17 @@ pub fn export(
     out: &mut dyn Write,
     progress: &mut dyn FnMut(u64),
 ) -> Result<u64, StoreError> {
-    let mut writer = EventWriter::new(out, format);
+    export_to(store, filter, EventWriter::new(out, format), progress).map(|(n, _)| n)
+}
+
+/// Streams every event `filter` selects (newest first) through `writer` (for options such as
+/// [`EventWriter::with_bom`]); returns how many, and the inner writer, flushed.
+pub fn export_to<W: Write>(
+    store: &mut dyn Store,
+    filter: &Filter,
+    mut writer: EventWriter<W>,
+    progress: &mut dyn FnMut(u64),
+) -> Result<(u64, W), StoreError> {
     writer.start()?;
     let mut request = PageRequest::first(CHUNK);
     let mut total = 0u64;
@@ -149,120 +192,40 @@ pub fn export(
             None => break,
         }
     }
-    writer.finish()?;
-    Ok(total)
-}
-
-fn csv_cells(e: &AuditEvent) -> Vec<String> {
-    let opt = |v: &Option<String>| v.clone().unwrap_or_default();
-    vec![
-        e.id.to_string(),
-        e.time.to_rfc3339_opts(SecondsFormat::Micros, true),
-        e.actor.id.clone(),
-        e.actor.username.clone(),
-        e.actor.email.clone(),
-        opt(&e.organization_id),
-        e.ip.map(|ip| ip.to_string()).unwrap_or_default(),
-        opt(&e.user_agent),
-        e.resource_type.clone(),
-        e.resource_id.clone(),
-        e.resource_target.clone(),
-        e.resource_icon.clone(),
-        e.action.clone(),
-        e.status_code.to_string(),
-        e.request_id.map(|id| id.to_string()).unwrap_or_default(),
-        flatten_diff(e),
-        serde_json::to_string(&e.diff).unwrap_or_default(),
-        serde_json::to_string(&e.additional_fields).unwrap_or_default(),
-    ]
-}
-
-/// `name: "dev" → "prod"; ttl: (none) → 3600; agent_token: changed (secret)`.
-fn flatten_diff(e: &AuditEvent) -> String {
-    let value = |v: &Option<serde_json::Value>| match v {
-        Some(v) => v.to_string(),
-        None => "(none)".to_owned(),
-    };
-    e.diff
-        .iter()
-        .map(|(name, change)| match change {
-            Change::Tracked { old, new } => format!("{name}: {} → {}", value(old), value(new)),
-            Change::Secret => format!("{name}: changed (secret)"),
-            Change::Unserializable { error } => {
-                format!("{name}: changed (unserializable: {error})")
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
-fn write_csv_row<'a>(
-    out: &mut impl Write,
-    cells: impl Iterator<Item = std::borrow::Cow<'a, str>>,
-) -> std::io::Result<()> {
-    let mut line = String::new();
-    for (i, cell) in cells.enumerate() {
-        if i > 0 {
-            line.push(',');
-        }
-        push_csv_cell(&mut line, &cell);
-    }
-    line.push_str("\r\n");
-    out.write_all(line.as_bytes())
-}
-
-/// Quotes a cell when needed, and neutralises spreadsheet formulas with a leading `'`.
-fn push_csv_cell(line: &mut String, cell: &str) {
-    let formula = cell.starts_with(['=', '+', '-', '@', '\t', '\r']);
-    let needs_quotes = formula || cell.contains([',', '"', '\n', '\r']);
-    if needs_quotes {
-        line.push('"');
-    }
-    if formula {
-        line.push('\'');
-    }
-    for ch in cell.chars() {
-        if ch == '"' {
-            line.push('"');
-        }
-        line.push(ch);
-    }
-    if needs_quotes {
-        line.push('"');
-    }
+    Ok((total, writer.finish()?))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn cell(s: &str) -> String {
-        let mut out = String::new();
-        push_csv_cell(&mut out, s);
-        out
-    }
-
-    #[test]
-    fn formulas_are_neutralised_and_quotes_escaped() {
-        assert_eq!(cell("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
-        assert_eq!(cell("+1"), "\"'+1\"");
-        assert_eq!(cell("-2"), "\"'-2\"");
-        assert_eq!(cell("@SUM(A1)"), "\"'@SUM(A1)\"");
-        assert_eq!(cell("plain"), "plain");
-        assert_eq!(cell("a,b"), "\"a,b\"");
-        assert_eq!(cell("line\nbreak"), "\"line\nbreak\"");
-        assert_eq!(cell("a=b"), "a=b");
-    }
-
     #[test]
     fn formats_parse_with_a_clear_error() {
         assert_eq!("CSV".parse::<Format>(), Ok(Format::Csv));
         assert_eq!("jsonl".parse::<Format>(), Ok(Format::JsonLines));
-        assert!(
-            "xml"
-                .parse::<Format>()
-                .unwrap_err()
-                .contains("csv or jsonl")
+        assert_eq!("NDJSON".parse::<Format>(), Ok(Format::JsonLines));
+        let err = "xml\u{1b}[2J".parse::<Format>().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            r"unknown export format `xml\u001b[2J`: use csv or jsonl"
         );
+    }
+
+    #[test]
+    fn json_lines_are_the_canonical_line_and_csv_the_csv_row() {
+        let event = AuditEvent::builder("login").resource_target("-1").build();
+        let mut json = EventWriter::new(Vec::new(), Format::JsonLines);
+        json.write(&event).unwrap();
+        let json = json.finish().unwrap();
+        assert_eq!(
+            json,
+            format!("{}\n", crate::format::json_line(&event)).into_bytes()
+        );
+
+        let mut csv = EventWriter::new(Vec::new(), Format::Csv).with_bom(true);
+        csv.write(&event).unwrap();
+        let csv = String::from_utf8(csv.finish().unwrap()).unwrap();
+        assert!(csv.starts_with("\u{feff}id,time,"));
+        assert!(csv.contains(",\"'-1\","), "{csv}");
     }
 }

@@ -165,8 +165,8 @@ fn open_sqlite(_: &str) -> Result<Box<dyn Store>, StoreError> {
 }
 
 /// A [`Store`] as a backend of the [`Auditor`](crate::Auditor): each batch the pipeline
-/// hands over is appended in one transaction. It takes the events routed to
-/// [`Route::Store`](crate::Route::Store).
+/// hands over is appended in one transaction. With Coder's store/export routing, give it a
+/// [`Router::stores`](crate::Router::stores) filter.
 ///
 /// ```
 /// # #[cfg(feature = "sqlite")] {
@@ -217,10 +217,6 @@ impl StoreBackend {
 impl crate::Backend for StoreBackend {
     fn name(&self) -> &str {
         &self.name
-    }
-
-    fn route(&self) -> crate::Route {
-        crate::Route::Store
     }
 
     fn write_batch(&mut self, events: &[AuditEvent]) -> Result<(), crate::BackendError> {

@@ -4,7 +4,7 @@
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use audit_core::{AuditEvent, Auditable, Backend, BackendError, Route};
+use audit_core::{AuditEvent, Auditable, Backend, BackendError};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -49,19 +49,67 @@ pub fn fixed_time() -> DateTime<Utc> {
 }
 
 /// Fails every batch.
-pub struct FailingBackend {
-    pub route: Route,
-}
+pub struct FailingBackend;
 
 impl Backend for FailingBackend {
     fn name(&self) -> &str {
         "failing"
     }
-    fn route(&self) -> Route {
-        self.route
-    }
     fn write_batch(&mut self, _: &[AuditEvent]) -> Result<(), BackendError> {
         Err(BackendError::new("database is on fire"))
+    }
+}
+
+/// Fails its first `failures` attempts with a retryable error (a dropped connection), then
+/// writes; counts every attempt.
+#[derive(Clone, Default)]
+pub struct FlakyBackend {
+    pub failures: usize,
+    pub attempts: Arc<Mutex<usize>>,
+    pub written: Arc<Mutex<Vec<AuditEvent>>>,
+}
+
+impl Backend for FlakyBackend {
+    fn name(&self) -> &str {
+        "flaky"
+    }
+    fn write_batch(&mut self, events: &[AuditEvent]) -> Result<(), BackendError> {
+        let mut attempts = self.attempts.lock().unwrap();
+        *attempts += 1;
+        if *attempts <= self.failures {
+            return Err(BackendError::new("connection reset").retryable());
+        }
+        self.written.lock().unwrap().extend_from_slice(events);
+        Ok(())
+    }
+}
+
+/// Writes every event except those with action `bad`, which it names as rejected.
+#[derive(Clone, Default)]
+pub struct PickyBackend {
+    pub attempts: Arc<Mutex<usize>>,
+    pub written: Arc<Mutex<Vec<AuditEvent>>>,
+}
+
+impl Backend for PickyBackend {
+    fn name(&self) -> &str {
+        "picky"
+    }
+    fn write_batch(&mut self, events: &[AuditEvent]) -> Result<(), BackendError> {
+        *self.attempts.lock().unwrap() += 1;
+        let (bad, good): (Vec<&AuditEvent>, Vec<&AuditEvent>) =
+            events.iter().partition(|e| e.action == "bad");
+        self.written
+            .lock()
+            .unwrap()
+            .extend(good.into_iter().cloned());
+        if bad.is_empty() {
+            return Ok(());
+        }
+        // Retryable as well: a named rejection must still not be retried.
+        Err(BackendError::new("NUL byte in a string")
+            .retryable()
+            .rejected(bad.iter().map(|e| e.id).collect()))
     }
 }
 

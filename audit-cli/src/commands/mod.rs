@@ -1,0 +1,96 @@
+//! One function per subcommand, and what they share: the open store, the filter parser and
+//! the files the store keeps.
+
+mod export;
+mod purge;
+mod query;
+#[cfg(feature = "serve")]
+mod serve;
+mod stats;
+mod tail;
+#[cfg(feature = "serve")]
+mod token;
+
+use std::path::Path;
+
+use audit_core::query::{AdditionalKey, BUILD_REASON, Filter, UserMatch};
+use audit_core::store::Store;
+
+use crate::cli::{Cli, Command};
+use crate::error::Failure;
+use crate::files::StoreFiles;
+
+/// What every subcommand works with.
+pub struct Context {
+    pub store: Box<dyn Store>,
+    /// The SQLite store's files, which no output may overwrite.
+    pub files: StoreFiles,
+    /// The filter keys the application added: `build_reason` (Coder's) and each `--key`.
+    keys: Vec<AdditionalKey>,
+    me: Option<String>,
+}
+
+impl Context {
+    /// Parses a filter against the store's vocabulary; every problem is listed.
+    pub fn filter(&mut self, query: &str) -> Result<Filter, Failure> {
+        let vocabulary = audit_core::store::vocabulary(&mut *self.store, &self.keys)?;
+        let filter = vocabulary.parse(query)?;
+        match (filter.username(), self.me.as_deref()) {
+            (Some(UserMatch::Me), Some(me)) => Ok(filter.resolve_me(me)),
+            (Some(UserMatch::Me), None) => Err(Failure::usage(
+                "`username:me` needs to know who you are: pass --me USERNAME or set AUDIT_ME",
+            )),
+            _ => Ok(filter),
+        }
+    }
+}
+
+/// Opens the store and runs the subcommand.
+pub fn run(cli: Cli) -> Result<(), Failure> {
+    // Tokens live in their own file: no store is opened for them.
+    #[cfg(feature = "serve")]
+    let cli = match cli.command {
+        Command::Token(command) => return token::run(command),
+        command => Cli { command, ..cli },
+    };
+    let sqlite = sqlite_path(&cli.store);
+    // Every command reads an existing log: a mistyped path must not create an empty one.
+    if let Some(path) = sqlite
+        && !path.is_file()
+    {
+        return Err(Failure::usage(format!(
+            "no SQLite audit store at `{}`: check --store (or AUDIT_STORE_URL); \
+             `cargo run -p audit-examples` writes one to target/audit-demo/audit.db",
+            path.display()
+        )));
+    }
+    #[cfg(feature = "serve")]
+    if let Command::Serve(args) = cli.command {
+        let keys = std::iter::once(BUILD_REASON).chain(cli.keys).collect();
+        return serve::run(&cli.store, keys, args);
+    }
+    let mut cx = Context {
+        store: audit_core::store::open(&cli.store)?,
+        files: StoreFiles::of(sqlite),
+        keys: std::iter::once(BUILD_REASON).chain(cli.keys).collect(),
+        me: cli.me,
+    };
+    match cli.command {
+        Command::Query(args) => query::run(&mut cx, args),
+        Command::Export(args) => export::run(&mut cx, args),
+        Command::Purge(args) => purge::run(&mut cx, args),
+        Command::Stats(args) => stats::run(&mut cx, args),
+        Command::Tail(args) => tail::run(&mut cx, args),
+        #[cfg(feature = "serve")]
+        Command::Serve(_) | Command::Token(_) => unreachable!("run without a store, above"),
+    }
+}
+
+/// The file of an SQLite store URL (`sqlite://path`, or a bare path); `None` for others.
+fn sqlite_path(url: &str) -> Option<&Path> {
+    match url.strip_prefix("sqlite://") {
+        Some(path) => Some(Path::new(path)),
+        None if url.contains("://") => None,
+        None => Some(Path::new(url)),
+    }
+}
