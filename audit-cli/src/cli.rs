@@ -144,9 +144,10 @@ pub struct TailArgs {
     /// Start with the newest N existing events.
     #[arg(long, default_value_t = 0)]
     pub last: usize,
-    /// Resume after this cursor (as printed by `query`) instead of at the newest event.
-    #[arg(long, conflicts_with = "last", value_parser = cursor)]
-    pub after: Option<Cursor>,
+    /// Resume after this log position (an event's `seq`, as `--json` prints it) instead of at
+    /// the newest event.
+    #[arg(long, conflicts_with = "last")]
+    pub after: Option<u64>,
     /// Poll interval, e.g. 1s or 500ms.
     #[arg(long, default_value = "1s", value_parser = parse_interval)]
     pub interval: Duration,

@@ -13,9 +13,8 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use audit_core::AuditEvent;
-use audit_core::store::StoreError;
 use audit_core::store::export::{EventWriter, Format};
+use audit_core::store::{StoreError, StoredEvent};
 
 use crate::error::Failure;
 
@@ -249,7 +248,7 @@ impl Archive {
     }
 
     /// Appends a batch and syncs it to disk: only then may the store delete it.
-    pub fn write_batch(&mut self, events: &[AuditEvent]) -> Result<(), StoreError> {
+    pub fn write_batch(&mut self, events: &[StoredEvent]) -> Result<(), StoreError> {
         for event in events {
             self.writer.write(event)?;
         }
@@ -345,6 +344,7 @@ fn copy_existing(path: &Path, partial: &mut File) -> io::Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use audit_core::AuditEvent;
 
     fn temp_dir(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("audit-files-{name}-{}", std::process::id()));
@@ -353,9 +353,12 @@ mod tests {
         dir
     }
 
-    fn events(n: usize) -> Vec<AuditEvent> {
-        (0..n)
-            .map(|_| AuditEvent::builder("delete").build())
+    fn events(n: usize) -> Vec<StoredEvent> {
+        (1..=n as u64)
+            .map(|seq| StoredEvent {
+                seq,
+                event: AuditEvent::builder("delete").build(),
+            })
             .collect()
     }
 

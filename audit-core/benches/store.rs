@@ -1,4 +1,4 @@
-//! Storage benchmarks (issue 4): ingest rate of `Store::append` against raw inserts of the same
+//! Storage benchmarks: ingest rate of `Store::append` against raw inserts of the same
 //! rows with the same driver, and query latency at 1,000,000 stored events for keyset pages
 //! and capped counts against an exact `COUNT(*)` + `OFFSET` page (what Coder's audit page did).
 //!
@@ -19,7 +19,15 @@
 //! * `AUDIT_BENCH_STORES`: comma-separated subset of `sqlite,postgres,postgres_partitioned`;
 //! * `AUDIT_BENCH_POSTGRES_URL`, else `AUDIT_TEST_POSTGRES_URL`, else
 //!   `postgres://postgres@127.0.0.1/test`;
-//! * `AUDIT_BENCH_KEEP`: keep the SQLite file and the Postgres schemas after the run.
+//! * `AUDIT_BENCH_KEEP`: keep the SQLite file and the Postgres schemas after the run;
+//! * `AUDIT_BENCH_SEQ_EVENTS`: events for the log position's cost on append (default
+//!   100,000 in batches of 1,000, and a twentieth of that in batches of 10; 0 skips it).
+
+#[macro_use]
+#[path = "../tests/store_support/previous.rs"]
+mod previous;
+#[path = "store/log_position.rs"]
+mod log_position;
 
 use std::fmt::Write as _;
 use std::hint::black_box;
@@ -43,9 +51,18 @@ const PAGE: usize = 50;
 const OFFSET_PAGE_100: usize = 99 * PAGE;
 const COUNT_CAP: u64 = 10_000;
 
-const COLUMNS: &str = "id, time, actor_id, username, email, organization_id, ip, user_agent, \
-    resource_type, resource_id, resource_target, resource_icon, action, diff, status_code, \
-    additional_fields, request_id";
+/// The store's column list (`seq, id, time, …`), as SQL text.
+fn columns() -> String {
+    audit_core::store::COLUMNS.join(", ")
+}
+
+/// `?1, ?2, …` or `$1, $2, …` for every column.
+fn placeholders(mark: char) -> String {
+    (1..=audit_core::store::COLUMNS.len())
+        .map(|i| format!("{mark}{i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 // ---------------------------------------------------------------------------------------------
 // The data set
@@ -514,7 +531,9 @@ fn sqlite_raw(path: &Path, events: &[AuditEvent], tx_every: Option<usize>) -> Du
     drop(SqliteStore::open(path).expect("create schema"));
     let conn = sqlite_connection(path);
     let sql = format!(
-        "INSERT INTO audit_logs ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
+        "INSERT INTO audit_logs ({}) VALUES ({})",
+        columns(),
+        placeholders('?')
     );
     let mut stmt = conn.prepare(&sql).unwrap();
     let started = Instant::now();
@@ -527,26 +546,7 @@ fn sqlite_raw(path: &Path, events: &[AuditEvent], tx_every: Option<usize>) -> Du
             }
             conn.execute_batch("BEGIN").unwrap();
         }
-        stmt.execute(rusqlite::params![
-            e.id.as_bytes().as_slice(),
-            e.time.timestamp_micros(),
-            e.actor.id,
-            e.actor.username,
-            e.actor.email,
-            e.organization_id,
-            e.ip.map(|ip| ip.to_string()),
-            e.user_agent,
-            e.resource_type,
-            e.resource_id,
-            e.resource_target,
-            e.resource_icon,
-            e.action,
-            serde_json::to_string(&e.diff).unwrap(),
-            e.status_code,
-            serde_json::to_string(&e.additional_fields).unwrap(),
-            e.request_id.map(|id| id.to_string()),
-        ])
-        .unwrap();
+        stmt.execute(sqlite_event_params!(e, i as i64 + 1)).unwrap();
     }
     if tx_every.is_some() {
         conn.execute_batch("COMMIT").unwrap();
@@ -568,7 +568,7 @@ fn postgres_raw(
             url,
             Options {
                 schema: schema.into(),
-                partitioning: Partitioning::None,
+                ..Options::default()
             },
         )
         .expect("create schema"),
@@ -579,7 +579,9 @@ fn postgres_raw(
         .unwrap();
     let stmt = client
         .prepare(&format!(
-            "INSERT INTO audit_logs ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+            "INSERT INTO audit_logs ({}) VALUES ({})",
+            columns(),
+            placeholders('$')
         ))
         .unwrap();
     let started = Instant::now();
@@ -595,28 +597,11 @@ fn postgres_raw(
         let diff = serde_json::to_value(&e.diff).unwrap();
         let additional = Value::Object(e.additional_fields.clone());
         let status = i32::from(e.status_code);
+        let seq = i as i64 + 1;
         client
             .execute(
                 &stmt,
-                &[
-                    &e.id,
-                    &e.time,
-                    &e.actor.id,
-                    &e.actor.username,
-                    &e.actor.email,
-                    &e.organization_id,
-                    &e.ip,
-                    &e.user_agent,
-                    &e.resource_type,
-                    &e.resource_id,
-                    &e.resource_target,
-                    &e.resource_icon,
-                    &e.action,
-                    &diff,
-                    &status,
-                    &additional,
-                    &e.request_id,
-                ],
+                &postgres_event_params!(e, &diff, &additional, &status, &seq),
             )
             .unwrap();
     }
@@ -744,7 +729,8 @@ impl Baseline for SqliteBaseline {
 
     fn offset_page(&mut self, case: &Case, offset: usize) -> usize {
         let sql = format!(
-            "SELECT {COLUMNS} FROM audit_logs WHERE {} ORDER BY time DESC, id DESC LIMIT {PAGE} OFFSET {offset}",
+            "SELECT {} FROM audit_logs WHERE {} ORDER BY time DESC, id DESC LIMIT {PAGE} OFFSET {offset}",
+            columns(),
             case.sqlite_where
         );
         let mut stmt = self.0.prepare_cached(&sql).unwrap();
@@ -754,7 +740,7 @@ impl Baseline for SqliteBaseline {
         let mut n = 0;
         while let Some(row) = rows.next().unwrap() {
             // Read every column, as a page render would.
-            for c in 0..17 {
+            for c in 0..audit_core::store::COLUMNS.len() {
                 black_box(row.get_ref(c).unwrap());
             }
             n += 1;
@@ -794,13 +780,14 @@ impl Baseline for PostgresBaseline {
         let params = Self::params(case);
         let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as _).collect();
         let sql = format!(
-            "SELECT {COLUMNS} FROM audit_logs WHERE {} ORDER BY time DESC, id DESC LIMIT {PAGE} OFFSET {offset}",
+            "SELECT {} FROM audit_logs WHERE {} ORDER BY time DESC, id DESC LIMIT {PAGE} OFFSET {offset}",
+            columns(),
             case.postgres_where
         );
         let rows = self.0.query(&sql, &refs).unwrap();
         for row in &rows {
-            let id: Uuid = row.get(0);
-            let diff: Value = row.get(13);
+            let id: Uuid = row.get("id");
+            let diff: Value = row.get("diff");
             black_box((id, diff));
         }
         rows.len()
@@ -1036,6 +1023,7 @@ fn bench_postgres(config: &Config, data: &Dataset, partitioning: Partitioning) -
     let options = Options {
         schema: schema.into(),
         partitioning,
+        ..Options::default()
     };
     let mut store = PostgresStore::connect(url, options.clone()).expect("connect");
     let (store_first, store_all) = load(&mut store, data, config.raw_rows, label);
@@ -1101,6 +1089,7 @@ fn main() {
     let dir: PathBuf = std::env::temp_dir().join(format!("audit-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
+    let log_position = log_position::run(&config, &data, &dir);
     let mut reports = Vec::new();
     for store in &config.stores {
         let r = match store.as_str() {
@@ -1117,4 +1106,5 @@ fn main() {
         let _ = std::fs::remove_dir_all(&dir);
     }
     println!("{}", report(&config, &reports));
+    println!("{log_position}");
 }

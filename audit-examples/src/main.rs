@@ -7,9 +7,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use audit_core::Auditor;
+use audit_core::backends::StoreBackend;
 use audit_core::backends::{JsonLinesBackend, TextBackend};
-use audit_core::store::StoreBackend;
-use audit_core::store::sqlite::SqliteStore;
+use audit_core::store::sqlite::{Options, SqliteStore};
 
 fn main() -> ExitCode {
     let mut out = PathBuf::from("target/audit-demo");
@@ -48,8 +48,12 @@ fn run(out: &std::path::Path) -> Result<(), String> {
                 .map_err(|e| format!("cannot remove {}: {e}", stale.display()))?;
         }
     }
-    let store =
-        StoreBackend::new(SqliteStore::open(&db).map_err(|e| e.to_string())?).named("sqlite");
+    // Coder's audit page filters workspace builds by `build_reason`: index it.
+    let options = Options {
+        indexed_keys: vec!["build_reason".into()],
+    };
+    let store = StoreBackend::new(SqliteStore::open_with(&db, options).map_err(|e| e.to_string())?)
+        .named("sqlite");
     let reader = store.handle();
     let auditor = Auditor::builder()
         .backend(TextBackend::stdout())
@@ -66,13 +70,11 @@ fn run(out: &std::path::Path) -> Result<(), String> {
 
     let stats = auditor.stats();
     // Read back from the store, as an auditor's page would.
-    let mut store = reader
-        .lock()
-        .map_err(|_| "the store lock is poisoned".to_string())?;
+    let mut store = reader.lock();
     let page = store
         .newer(
             &audit_core::query::Filter::default(),
-            None,
+            Some(0),
             audit_core::store::MAX_PAGE_SIZE,
         )
         .map_err(|e| e.to_string())?;

@@ -1,10 +1,11 @@
 //! The demo scenario: the exact events it records, and no secret anywhere in its output.
 
+use audit_core::backends::StoreBackend;
 use audit_core::backends::{JsonLinesBackend, MemoryBackend, SharedBuffer, TextBackend};
 use audit_core::query::Filter;
+use audit_core::store::Store;
 use audit_core::store::export::{Format, export};
 use audit_core::store::sqlite::SqliteStore;
-use audit_core::store::{Store, StoreBackend};
 use audit_core::{AuditEvent, Auditor};
 use audit_examples::demo::{self, SECRET_MARKER};
 
@@ -66,12 +67,12 @@ fn the_scenario_records_exactly_these_events_and_no_secret() {
     assert_eq!(outputs[0].1.lines().count(), 14);
     assert_eq!(outputs[1].1.lines().count(), 14);
     {
-        let mut store = handle.lock().unwrap();
+        let mut store = handle.lock();
         for format in [Format::Csv, Format::JsonLines] {
             let mut out = Vec::new();
             assert_eq!(
                 export(
-                    &mut **store,
+                    &mut *store,
                     &Filter::default(),
                     format,
                     &mut out,

@@ -80,10 +80,10 @@ fn serve(store: &str, tokens: &str) {
         .unwrap();
     let writer = audit_core::store::open(store).unwrap();
     let auditor = Auditor::builder()
-        .backend(audit_core::store::StoreBackend::from_box(writer))
+        .backend(audit_core::backends::StoreBackend::from_box(writer))
         .build()
         .unwrap();
-    let api = audit_http::AuditApi::builder(audit_http::Readers::url(store))
+    let api = audit_http::AuditApi::builder(audit_http::Readers::url(store.parse().unwrap()))
         .authorizer(
             audit_http::tokens::TokenFile::new(tokens)
                 .authorizer()

@@ -16,7 +16,7 @@ use audit_core::{AuditEvent, Auditor};
 
 use crate::auth::{Authorizer, Principal, Rejection, Scope};
 use crate::error::ApiError;
-use crate::log::{Log, Readers, ScopedFilter};
+use crate::log::{Log, Readers};
 use crate::watcher::{self, Tip, WatchOptions};
 
 /// The resource type of the events that record reads of the log.
@@ -46,7 +46,7 @@ const VOCABULARY_REFRESH: Duration = Duration::from_secs(1);
 /// use audit_http::{AuditApi, Readers, tokens::TokenFile};
 ///
 /// # async fn run(auditor: Auditor) -> Result<(), Box<dyn std::error::Error>> {
-/// let api = AuditApi::builder(Readers::url("sqlite://audit.db"))
+/// let api = AuditApi::builder(Readers::url("sqlite://audit.db".parse()?))
 ///     .authorizer(TokenFile::new("tokens.json").authorizer()?)
 ///     .auditor(auditor)
 ///     .build()?;
@@ -289,12 +289,11 @@ impl AuditApi {
 
     /// The store filter for `q`: parsed against the vocabulary, `username:me` as the caller,
     /// narrowed to the caller's scope.
-    pub(crate) async fn filter(&self, reader: &Reader, q: &str) -> Result<ScopedFilter, ApiError> {
+    pub(crate) async fn filter(&self, reader: &Reader, q: &str) -> Result<Filter, ApiError> {
         let filter = self.parse(q).await?;
-        Ok(ScopedFilter::new(
-            filter.resolve_me(&reader.principal.username),
-            reader.scope.clone(),
-        ))
+        Ok(reader
+            .scope
+            .restrict(filter.resolve_me(&reader.principal.username)))
     }
 
     async fn parse(&self, q: &str) -> Result<Filter, ApiError> {

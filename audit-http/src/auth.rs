@@ -51,6 +51,7 @@
 
 use axum::http::request::Parts;
 
+use audit_core::query::Filter;
 use audit_core::{Actor, AuditEvent};
 
 /// The role that reads every event.
@@ -182,15 +183,18 @@ pub enum Scope {
 }
 
 impl Scope {
+    /// `filter` narrowed to this scope: the restriction the store applies in its query (and
+    /// [`Filter::matches`] in memory), so a client's own terms can only narrow it further.
+    pub fn restrict(&self, filter: Filter) -> Filter {
+        match self {
+            Scope::All => filter,
+            Scope::Organizations(orgs) => filter.with_organizations(orgs.iter().cloned()),
+        }
+    }
+
     /// Whether an event is inside the scope.
     pub fn permits(&self, event: &AuditEvent) -> bool {
-        match self {
-            Scope::All => true,
-            Scope::Organizations(orgs) => event
-                .organization_id
-                .as_ref()
-                .is_some_and(|org| orgs.iter().any(|o| o == org)),
-        }
+        self.restrict(Filter::default()).matches(event, None)
     }
 }
 

@@ -20,7 +20,11 @@ use std::collections::VecDeque;
 
 use tokio::sync::{OwnedSemaphorePermit, watch};
 
-use crate::log::{FOLLOW_BATCH, Log, LogError, ScopedFilter, StoredEvent};
+use audit_core::query::Filter;
+
+use audit_core::store::StoredEvent;
+
+use crate::log::{FOLLOW_BATCH, Log, LogError};
 use crate::watcher::Tip;
 
 /// What a stream sends next.
@@ -44,7 +48,7 @@ pub(crate) enum Item {
 /// One stream's position in the log.
 pub(crate) struct Follower {
     log: Log,
-    filter: ScopedFilter,
+    filter: Filter,
     position: u64,
     pending: VecDeque<StoredEvent>,
     reset: Option<Item>,
@@ -58,7 +62,7 @@ impl Follower {
     /// Starts after `resume` (a position the client saw), or at the head when `None`.
     pub(crate) async fn start(
         log: Log,
-        filter: ScopedFilter,
+        filter: Filter,
         resume: Option<u64>,
         tips: watch::Receiver<Tip>,
         closing: watch::Receiver<bool>,
@@ -127,8 +131,12 @@ impl Follower {
             }
             if tip.head > self.position {
                 if let Some(shared) = tip.events_after(self.position) {
-                    self.pending
-                        .extend(shared.iter().filter(|e| self.filter.matches(e)).cloned());
+                    self.pending.extend(
+                        shared
+                            .iter()
+                            .filter(|e| self.filter.matches(e, None))
+                            .cloned(),
+                    );
                     self.position = tip.head;
                     continue;
                 }

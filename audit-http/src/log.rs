@@ -15,40 +15,15 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use audit_core::query::{AdditionalKey, Filter};
-use audit_core::store::{Count, PageRequest, Store, StoreError};
-use audit_core::{AuditEvent, store::export::Format};
+use audit_core::store::export::Format;
+use audit_core::store::{
+    Count, LogSpan, Page, PageRequest, Store, StoreError, StoreUrl, StoredEvent,
+};
 
-use crate::auth::Scope;
 use crate::error::{ApiError, log_error};
 
 /// Opens one reader connection.
 pub type OpenFn = dyn Fn() -> Result<Box<dyn Store>, StoreError> + Send + Sync;
-
-// SHIM: replaced when the store branch lands. The store branch adds `StoredEvent`,
-// `LogSpan`, `Store::newer(filter, after: Option<u64>, limit)` and `Store::head()` to
-// audit-core; until then they are defined here and emulated over the `(time, id)` API.
-pub use shim::{LogSpan, StoredEvent};
-
-/// A filter the store applies, with the reader's scope folded in.
-// SHIM: replaced when the store branch lands: becomes `Filter` restricted with
-// `Filter::with_organizations`, so the store's SQL applies the scope.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ScopedFilter {
-    filter: Filter,
-    scope: Scope,
-}
-
-impl ScopedFilter {
-    /// `filter` (already free of `username:me`), narrowed to `scope`.
-    pub(crate) fn new(filter: Filter, scope: Scope) -> Self {
-        ScopedFilter { filter, scope }
-    }
-
-    /// Whether an event passes, evaluated in memory exactly as the store evaluates it.
-    pub(crate) fn matches(&self, event: &AuditEvent) -> bool {
-        self.scope.permits(event) && self.filter.matches(event, None)
-    }
-}
 
 /// Where the server's reader connections come from: a store URL, or a function that opens
 /// one connection.
@@ -56,8 +31,9 @@ impl ScopedFilter {
 /// ```
 /// use audit_http::Readers;
 ///
-/// let readers = Readers::url("sqlite://target/audit-demo/audit.db").max_connections(4);
+/// let readers = Readers::url("sqlite://target/audit-demo/audit.db".parse()?).max_connections(4);
 /// # let _ = readers;
+/// # Ok::<(), audit_core::store::StoreError>(())
 /// ```
 pub struct Readers {
     pub(crate) open: Box<OpenFn>,
@@ -66,17 +42,17 @@ pub struct Readers {
 }
 
 impl Readers {
-    /// Readers of the store at `url` (`sqlite://…` or `postgres://…`). Opening to read never
-    /// creates or migrates a store. For Postgres, the server also `LISTEN`s for appends.
-    pub fn url(url: &str) -> Self {
-        let owned = url.to_owned();
-        // SHIM: replaced when the store branch lands: `StoreUrl::open_read_only`.
-        let open = move || audit_core::store::open(&owned);
-        let is_postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
+    /// Readers of the store at `url`, opened read-only: serving never creates, migrates or
+    /// changes a store. For Postgres, the server also `LISTEN`s for appends.
+    pub fn url(url: StoreUrl) -> Self {
+        let listen = match &url {
+            StoreUrl::Postgres(postgres) => Some(postgres.clone()),
+            StoreUrl::Sqlite(_) => None,
+        };
         Readers {
-            open: Box::new(open),
+            open: Box::new(move || url.open_read_only()),
             max_connections: DEFAULT_CONNECTIONS,
-            listen: is_postgres.then(|| url.to_owned()),
+            listen,
         }
     }
 
@@ -117,14 +93,6 @@ impl std::fmt::Debug for Readers {
 
 /// Reader connections when not configured.
 const DEFAULT_CONNECTIONS: usize = 8;
-
-/// A page of events with their log positions, newest first.
-// SHIM: replaced when the store branch lands: the store's `Page` holds `StoredEvent`s.
-#[derive(Debug, Default)]
-pub(crate) struct LogPage {
-    pub events: Vec<StoredEvent>,
-    pub next: Option<audit_core::store::Cursor>,
-}
 
 /// How many events one read of a stream takes from the store at most.
 pub(crate) const FOLLOW_BATCH: usize = 100;
@@ -231,29 +199,28 @@ impl Log {
     /// One page, newest first.
     pub(crate) async fn page(
         &self,
-        filter: &ScopedFilter,
+        filter: &Filter,
         request: PageRequest,
-    ) -> Result<LogPage, LogError> {
+    ) -> Result<Page, LogError> {
         let filter = filter.clone();
-        self.with_store(move |s| shim::page(s, &filter, &request))
-            .await
+        self.with_store(move |s| s.page(&filter, &request)).await
     }
 
     /// The capped count.
-    pub(crate) async fn count(&self, filter: &ScopedFilter, cap: u64) -> Result<Count, LogError> {
+    pub(crate) async fn count(&self, filter: &Filter, cap: u64) -> Result<Count, LogError> {
         let filter = filter.clone();
-        self.with_store(move |s| shim::count(s, &filter, cap)).await
+        self.with_store(move |s| s.count(&filter, cap)).await
     }
 
     /// Events after log position `after` (the newest `limit` if `None`), oldest first.
     pub(crate) async fn newer(
         &self,
-        filter: &ScopedFilter,
+        filter: &Filter,
         after: Option<u64>,
         limit: usize,
     ) -> Result<Vec<StoredEvent>, LogError> {
         let filter = filter.clone();
-        self.with_store(move |s| shim::newer(s, &filter, after, limit))
+        self.with_store(move |s| s.newer(&filter, after, limit))
             .await
     }
 
@@ -264,13 +231,12 @@ impl Log {
         after: u64,
         limit: usize,
     ) -> Result<Vec<StoredEvent>, LogError> {
-        let all = ScopedFilter::new(Filter::default(), Scope::All);
-        self.newer(&all, Some(after), limit).await
+        self.newer(&Filter::default(), Some(after), limit).await
     }
 
     /// The retained span of log positions.
     pub(crate) async fn head(&self) -> Result<LogSpan, LogError> {
-        self.with_store(shim::head).await
+        self.with_store(|s| s.head()).await
     }
 
     /// The filter vocabulary the store has recorded, plus `additional_keys`.
@@ -287,7 +253,7 @@ impl Log {
     /// written, whether the store answered; if it did not, nothing is exported.
     pub(crate) async fn export(
         &self,
-        filter: &ScopedFilter,
+        filter: &Filter,
         format: Format,
         out: Box<dyn std::io::Write + Send>,
         ready: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
@@ -296,13 +262,13 @@ impl Log {
         // No deadline on the export itself: it runs as long as the client reads.
         self.blocking(None, move |s| {
             // The caller answers with this error; the export itself did nothing.
-            if let Err(e) = shim::head(s) {
+            if let Err(e) = s.head() {
                 let _ = ready.send(Err(e));
                 return Ok(0);
             }
             let _ = ready.send(Ok(()));
             let mut out = out;
-            shim::export(s, &filter, format, &mut out)
+            audit_core::store::export::export(s, &filter, format, &mut out, &mut |_| {})
         })
         .await
     }
@@ -343,7 +309,7 @@ impl Inner {
         let result = f(&mut *store);
         // A connection that failed at the database level may be broken: drop it and open a
         // fresh one next time.
-        if !matches!(result, Err(StoreError::Database(_))) {
+        if !matches!(result, Err(StoreError::Database { .. })) {
             self.idle
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -358,198 +324,4 @@ fn busy(deadline: Duration) -> LogError {
         "The audit store did not answer within {} ms; try again later.",
         deadline.as_millis()
     ))
-}
-
-// SHIM: replaced when the store branch lands. Everything below emulates, over today's
-// `(time, id)` store API, what the store branch provides natively: log positions are the
-// 1-based rank of an event in `(time, id)` order, found by walking the whole log, and the
-// scope is applied in memory. Correct for tests, far too slow for real logs.
-mod shim {
-    use std::io::Write;
-
-    use super::ScopedFilter;
-    use audit_core::AuditEvent;
-    use audit_core::query::Filter;
-    use audit_core::store::export::{EventWriter, Format};
-    use audit_core::store::{Count, Cursor, MAX_PAGE_SIZE, Page, PageRequest, Store, StoreError};
-
-    /// An event with its log position.
-    #[derive(Debug, Clone, PartialEq)]
-    pub struct StoredEvent {
-        pub seq: u64,
-        pub event: AuditEvent,
-    }
-
-    impl std::ops::Deref for StoredEvent {
-        type Target = AuditEvent;
-        fn deref(&self) -> &AuditEvent {
-            &self.event
-        }
-    }
-
-    /// The retained log positions.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    pub struct LogSpan {
-        pub first: u64,
-        pub head: u64,
-    }
-
-    /// The whole log, oldest first.
-    fn all(store: &mut dyn Store) -> Result<Vec<AuditEvent>, StoreError> {
-        let mut out = Vec::new();
-        let mut cursor = None;
-        loop {
-            let request = PageRequest {
-                limit: MAX_PAGE_SIZE,
-                cursor,
-            };
-            let page = store.page(&Filter::default(), &request)?;
-            out.extend(page.events);
-            match page.next {
-                Some(next) => cursor = Some(next),
-                None => break,
-            }
-        }
-        out.reverse();
-        Ok(out)
-    }
-
-    fn positioned(store: &mut dyn Store) -> Result<Vec<StoredEvent>, StoreError> {
-        Ok(all(store)?
-            .into_iter()
-            .enumerate()
-            .map(|(i, event)| StoredEvent {
-                seq: i as u64 + 1,
-                event,
-            })
-            .collect())
-    }
-
-    pub fn head(store: &mut dyn Store) -> Result<LogSpan, StoreError> {
-        let n = all(store)?.len() as u64;
-        Ok(LogSpan { first: 1, head: n })
-    }
-
-    pub fn newer(
-        store: &mut dyn Store,
-        filter: &ScopedFilter,
-        after: Option<u64>,
-        limit: usize,
-    ) -> Result<Vec<StoredEvent>, StoreError> {
-        let matching = positioned(store)?.into_iter().filter(|e| filter.matches(e));
-        Ok(match after {
-            Some(after) => matching.filter(|e| e.seq > after).take(limit).collect(),
-            None => {
-                let all: Vec<_> = matching.collect();
-                all[all.len().saturating_sub(limit)..].to_vec()
-            }
-        })
-    }
-
-    pub fn page(
-        store: &mut dyn Store,
-        filter: &ScopedFilter,
-        request: &PageRequest,
-    ) -> Result<super::LogPage, StoreError> {
-        let page = scoped_page(store, filter, request)?;
-        let positions: std::collections::HashMap<_, _> = positioned(store)?
-            .into_iter()
-            .map(|e| (e.event.id, e.seq))
-            .collect();
-        Ok(super::LogPage {
-            events: page
-                .events
-                .into_iter()
-                .map(|event| StoredEvent {
-                    seq: positions.get(&event.id).copied().unwrap_or(0),
-                    event,
-                })
-                .collect(),
-            next: page.next,
-        })
-    }
-
-    fn scoped_page(
-        store: &mut dyn Store,
-        filter: &ScopedFilter,
-        request: &PageRequest,
-    ) -> Result<Page, StoreError> {
-        if filter.scope == crate::auth::Scope::All {
-            return store.page(&filter.filter, request);
-        }
-        let mut events = Vec::new();
-        let mut cursor = request.cursor;
-        loop {
-            let page = store.page(
-                &filter.filter,
-                &PageRequest {
-                    limit: MAX_PAGE_SIZE,
-                    cursor,
-                },
-            )?;
-            for e in page.events {
-                if filter.scope.permits(&e) {
-                    events.push(e);
-                }
-                if events.len() > request.limit {
-                    events.truncate(request.limit);
-                    let next = events.last().map(Cursor::of);
-                    return Ok(Page { events, next });
-                }
-            }
-            match page.next {
-                Some(n) => cursor = Some(n),
-                None => return Ok(Page { events, next: None }),
-            }
-        }
-    }
-
-    pub fn count(
-        store: &mut dyn Store,
-        filter: &ScopedFilter,
-        cap: u64,
-    ) -> Result<Count, StoreError> {
-        if filter.scope == crate::auth::Scope::All {
-            return store.count(&filter.filter, cap);
-        }
-        let n = positioned(store)?
-            .iter()
-            .filter(|e| filter.matches(e))
-            .count() as u64;
-        Ok(if n > cap {
-            Count::AtLeast(cap)
-        } else {
-            Count::Exact(n)
-        })
-    }
-
-    pub fn export(
-        store: &mut dyn Store,
-        filter: &ScopedFilter,
-        format: Format,
-        out: &mut dyn Write,
-    ) -> Result<u64, StoreError> {
-        if filter.scope == crate::auth::Scope::All {
-            return audit_core::store::export::export(
-                store,
-                &filter.filter,
-                format,
-                out,
-                &mut |_| {},
-            );
-        }
-        let mut writer = EventWriter::new(out, format);
-        writer.start()?;
-        let mut n = 0;
-        for e in positioned(store)?
-            .iter()
-            .rev()
-            .filter(|e| filter.matches(e))
-        {
-            writer.write(e)?;
-            n += 1;
-        }
-        writer.finish()?;
-        Ok(n)
-    }
 }

@@ -12,11 +12,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tower_http::limit::RequestBodyLimitLayer;
 
-use audit_core::store::{Count, Cursor, MAX_PAGE_SIZE, PageRequest};
+use audit_core::query::Filter;
+use audit_core::store::{Count, Cursor, MAX_PAGE_SIZE, Page, PageRequest};
 
 use crate::api::{Access, AuditApi, READ};
 use crate::error::ApiError;
-use crate::log::{Log, LogError, LogPage, ScopedFilter};
+use crate::log::{Log, LogError};
 use crate::params::{MAX_QUERY_STRING, Params};
 use crate::wire::{AuditLog, AuditLogsResponse};
 
@@ -137,7 +138,13 @@ async fn list(State(api): State<AuditApi>, request: Request) -> Result<Response,
     };
     let (page, count) = match cursor {
         // The offset is past the last match.
-        None => (LogPage::default(), log.count(&filter, COUNT_CAP).await?),
+        None => (
+            Page {
+                events: Vec::new(),
+                next: None,
+            },
+            log.count(&filter, COUNT_CAP).await?,
+        ),
         Some(cursor) => {
             let (page, count) = tokio::join!(
                 log.page(&filter, PageRequest { limit, cursor }),
@@ -169,7 +176,7 @@ async fn list(State(api): State<AuditApi>, request: Request) -> Result<Response,
 /// `MAX_OFFSET / MAX_PAGE_SIZE` store reads of index entries, never a scan of the log.
 async fn skip(
     log: &Log,
-    filter: &ScopedFilter,
+    filter: &Filter,
     mut offset: usize,
 ) -> Result<Option<Option<Cursor>>, LogError> {
     let mut cursor = None;

@@ -20,7 +20,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Notify, watch};
 
 use crate::error::log_error;
-use crate::log::{Log, StoredEvent};
+use audit_core::store::StoredEvent;
+
+use crate::log::Log;
 
 /// At most this many new events are read once by the watcher and shared with every stream.
 pub(crate) const SHARED_BATCH: usize = 256;

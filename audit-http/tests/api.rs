@@ -344,8 +344,8 @@ mod flaky {
     use super::*;
     use audit_core::AuditEvent;
     use audit_core::store::{
-        ArchiveFn, Count, Cursor, Page, PageRequest, PurgeOptions, PurgeReport, StorageStats,
-        Store, StoreError,
+        ArchiveFn, Count, LogSpan, Page, PageRequest, PurgeOptions, PurgeReport, StorageStats,
+        Store, StoreError, StoredEvent,
     };
     use std::sync::atomic::Ordering;
 
@@ -359,7 +359,13 @@ mod flaky {
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
                 .is_ok();
             if failing {
-                return Err(StoreError::Database("connection reset by peer".into()));
+                return Err(StoreError::Database {
+                    context: "Postgres at db.internal:5432/audit: cannot read".into(),
+                    source: Box::new(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionReset,
+                        "connection reset by peer",
+                    )),
+                });
             }
             Ok(Page {
                 events: vec![],
@@ -373,13 +379,13 @@ mod flaky {
         fn newer(
             &mut self,
             _: &Filter,
-            _: Option<&Cursor>,
+            _: Option<u64>,
             _: usize,
-        ) -> Result<Vec<AuditEvent>, StoreError> {
+        ) -> Result<Vec<StoredEvent>, StoreError> {
             Ok(vec![])
         }
-        fn newest(&mut self) -> Result<Option<Cursor>, StoreError> {
-            Ok(None)
+        fn head(&mut self) -> Result<LogSpan, StoreError> {
+            Ok(LogSpan { first: 1, head: 0 })
         }
         fn purge(
             &mut self,
@@ -514,7 +520,7 @@ async fn a_broken_connection_is_replaced() {
     let reply = s.server.get("/api/v2/audit", token).await;
     assert_eq!(reply.status, 503);
     assert!(
-        !reply.body.contains("connection reset"),
+        !reply.body.contains("connection reset") && !reply.body.contains("db.internal"),
         "no database detail leaks"
     );
     assert_eq!(s.server.get("/api/v2/audit", token).await.status, 200);
@@ -529,7 +535,9 @@ async fn a_broken_connection_is_replaced() {
 async fn an_unreachable_store_is_a_503_with_a_message() {
     let f = common::blocking(|| Fixture::sqlite("unreachable"));
     let api = audit_http::AuditApi::builder(audit_http::Readers::url(
-        "postgres://nobody@127.0.0.1:1/none?connect_timeout=2",
+        "postgres://nobody@127.0.0.1:1/none?connect_timeout=2"
+            .parse()
+            .unwrap(),
     ))
     .authorizer(f.tokens.file.authorizer().unwrap())
     .auditor(
@@ -570,7 +578,7 @@ async fn a_corrupt_store_is_an_error_with_a_message() {
     let path = f.dir.join("corrupt.db");
     std::fs::write(&path, vec![0x5Au8; 64 * 1024]).unwrap();
     let url = format!("sqlite://{}", path.display());
-    let api = audit_http::AuditApi::builder(audit_http::Readers::url(&url))
+    let api = audit_http::AuditApi::builder(audit_http::Readers::url(url.parse().unwrap()))
         .authorizer(f.tokens.file.authorizer().unwrap())
         .auditor(
             audit_core::Auditor::builder()
@@ -581,14 +589,25 @@ async fn a_corrupt_store_is_an_error_with_a_message() {
         .build()
         .unwrap();
     let server = f.start_with(api).await;
-    let reply = server.get("/api/v2/audit", Some(&f.tokens.owner)).await;
-    assert!(reply.status == 503 || reply.status == 500, "{}", reply.body);
-    assert!(!reply.message().is_empty());
+    for path in ["/healthz", "/api/v2/audit", "/api/v2/audit/stream"] {
+        let reply = server.get(path, Some(&f.tokens.owner)).await;
+        assert!(
+            reply.status == 503 || reply.status == 500,
+            "{path}: {}",
+            reply.body
+        );
+        assert!(!reply.message().is_empty());
+    }
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        vec![0x5Au8; 64 * 1024],
+        "a reader never writes"
+    );
 }
 
 #[test]
 fn the_log_is_never_served_without_an_authorizer_or_an_auditor() {
-    let readers = || audit_http::Readers::url("sqlite://unused.db");
+    let readers = || audit_http::Readers::url("sqlite://unused.db".parse().unwrap());
     let err = audit_http::AuditApi::builder(readers())
         .auditor(audit_core::Auditor::builder().build().unwrap())
         .build()

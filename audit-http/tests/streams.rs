@@ -163,6 +163,63 @@ on_every_store! {
         }
     };
 
+    a_purged_resume_point_is_reset_and_the_stream_goes_on => |f: Fixture| async move {
+        // Six old events (2020), then newer ones: a purge removes a prefix of the log.
+        let old: Vec<_> = (0..6)
+            .map(|i| {
+                let mut e = login(&format!("old{i}"));
+                e.time = "2020-01-01T00:00:00Z".parse::<chrono::DateTime<chrono::Utc>>().unwrap()
+                    + chrono::Duration::minutes(i);
+                e
+            })
+            .collect();
+        f.append(&old);
+        f.append(&[login("new1"), login("new2")]);
+        let purged = common::blocking(|| {
+            f.store_writer(|s| {
+                s.purge(
+                    &audit_core::store::PurgeOptions::older_than("2021-01-01T00:00:00Z".parse().unwrap()),
+                    None,
+                    &mut |_| {},
+                )
+            })
+        })
+        .unwrap();
+        assert_eq!((purged.events, purged.purged_through), (6, 6));
+        let server = f.start().await;
+        // Resuming after 3: positions 4 to 6 are gone.
+        let mut stream = server.sse("/api/v2/audit/stream", &f.tokens.owner, &[("last-event-id", "3")]).await;
+        stream.next_frame(WAIT).await.unwrap();
+        let reset = stream.next_frame(WAIT).await.unwrap();
+        assert_eq!((reset.event.as_deref(), reset.id.as_deref()), (Some("reset"), None));
+        assert_eq!((reset.json()["first"].as_u64(), reset.json()["head"].as_u64()), (Some(7), Some(8)));
+        assert_eq!(stream.next_frame(WAIT).await.unwrap().id.as_deref(), Some("8"));
+        f.append(&[login("new3")]);
+        assert_eq!(seqs(&stream.events(1, WAIT).await), [9]);
+        // Resuming after 6 lost nothing: no reset, the retained events follow.
+        let mut stream = server.sse("/api/v2/audit/stream?after=6", &f.tokens.owner, &[]).await;
+        stream.next_frame(WAIT).await.unwrap();
+        assert_eq!(seqs(&stream.events(3, WAIT).await), [7, 8, 9]);
+    };
+
+    an_organization_filter_narrows_a_scope_and_never_widens_it => |f: Fixture| async move {
+        f.append(&dataset());
+        let server = f.start().await;
+        let mut narrowed = server.sse("/api/v2/audit/stream?q=organization_id:org-2", &f.tokens.org1, &[]).await;
+        narrowed.next_frame(WAIT).await.unwrap();
+        let mut owner = server.sse("/api/v2/audit/stream?q=organization_id:org-2", &f.tokens.owner, &[]).await;
+        owner.next_frame(WAIT).await.unwrap();
+        f.append(&[workspace_event("bob", "write", Some("org-2"), "p")]);
+        assert_eq!(seqs(&owner.events(1, WAIT).await), [7]);
+        narrowed.assert_quiet(Duration::from_millis(300)).await;
+        let reply = server.get("/api/v2/audit?q=organization_id:org-2", Some(&f.tokens.org1)).await;
+        assert_eq!(reply.json()["count"], 0);
+        let reply = server.get("/api/v2/audit?q=organization_id:org-2", Some(&f.tokens.owner)).await;
+        assert_eq!(reply.json()["count"], 2);
+        let reply = server.get("/api/v2/audit/export?q=organization_id:org-2", Some(&f.tokens.org1)).await;
+        assert_eq!(reply.body, "");
+    };
+
     keep_alive_comments_flow_on_idle_streams => |f: Fixture| async move {
         let server = f.start_with(f.builder().keep_alive(Duration::from_millis(100)).build().unwrap()).await;
         let mut stream = server.sse("/api/v2/audit/stream", &f.tokens.owner, &[]).await;
@@ -272,6 +329,32 @@ on_every_store! {
         }
         assert!(ok, "the stream slot was never released");
     };
+}
+
+/// With Postgres, `NOTIFY audit_events` wakes the streams: delivery does not wait for the
+/// (here, very slow) safety-net poll.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_notifications_wake_streams_without_waiting_for_a_poll() {
+    let Some(f) = common::blocking(|| Fixture::postgres("notify_wakes")) else {
+        return;
+    };
+    let api = f
+        .builder()
+        .poll_interval(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let server = f.start_with(api).await;
+    let mut stream = server
+        .sse("/api/v2/audit/stream", &f.tokens.owner, &[])
+        .await;
+    stream.next_frame(WAIT).await.unwrap();
+    // Give the LISTEN connection a moment to be set up.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let started = std::time::Instant::now();
+    f.append(&[login("notified")]);
+    let frames = stream.events(1, Duration::from_secs(5)).await;
+    assert_eq!(frames[0].json()["user"]["username"], "notified");
+    assert!(started.elapsed() < Duration::from_secs(5));
 }
 
 /// Not a test on its own: the second process of `events_from_another_process_reach_every_stream`,

@@ -11,10 +11,8 @@ mod tail;
 #[cfg(feature = "serve")]
 mod token;
 
-use std::path::Path;
-
 use audit_core::query::{AdditionalKey, BUILD_REASON, Filter, UserMatch};
-use audit_core::store::Store;
+use audit_core::store::{Store, StoreUrl};
 
 use crate::cli::{Cli, Command};
 use crate::error::Failure;
@@ -45,7 +43,8 @@ impl Context {
     }
 }
 
-/// Opens the store and runs the subcommand.
+/// Opens the store and runs the subcommand. Only a purge writes (and may migrate an older
+/// store); every other command opens the store read-only and never changes it.
 pub fn run(cli: Cli) -> Result<(), Failure> {
     // Tokens live in their own file: no store is opened for them.
     #[cfg(feature = "serve")]
@@ -53,8 +52,12 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Token(command) => return token::run(command),
         command => Cli { command, ..cli },
     };
-    let sqlite = sqlite_path(&cli.store);
-    // Every command reads an existing log: a mistyped path must not create an empty one.
+    let url: StoreUrl = cli.store.parse()?;
+    let sqlite = match &url {
+        StoreUrl::Sqlite(path) => Some(path.as_path()),
+        _ => None,
+    };
+    // Every command works on an existing log: a mistyped path must not create an empty one.
     if let Some(path) = sqlite
         && !path.is_file()
     {
@@ -67,10 +70,16 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
     #[cfg(feature = "serve")]
     if let Command::Serve(args) = cli.command {
         let keys = std::iter::once(BUILD_REASON).chain(cli.keys).collect();
-        return serve::run(&cli.store, keys, args);
+        return serve::run(&url, keys, args);
     }
+    let writes = matches!(&cli.command, Command::Purge(args) if !args.dry_run);
+    let store = if writes {
+        url.open()?
+    } else {
+        url.open_read_only()?
+    };
     let mut cx = Context {
-        store: audit_core::store::open(&cli.store)?,
+        store,
         files: StoreFiles::of(sqlite),
         keys: std::iter::once(BUILD_REASON).chain(cli.keys).collect(),
         me: cli.me,
@@ -83,14 +92,5 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Tail(args) => tail::run(&mut cx, args),
         #[cfg(feature = "serve")]
         Command::Serve(_) | Command::Token(_) => unreachable!("run without a store, above"),
-    }
-}
-
-/// The file of an SQLite store URL (`sqlite://path`, or a bare path); `None` for others.
-fn sqlite_path(url: &str) -> Option<&Path> {
-    match url.strip_prefix("sqlite://") {
-        Some(path) => Some(Path::new(path)),
-        None if url.contains("://") => None,
-        None => Some(Path::new(url)),
     }
 }

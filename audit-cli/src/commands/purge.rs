@@ -3,8 +3,7 @@
 
 use std::io::{BufWriter, Write};
 
-use audit_core::AuditEvent;
-use audit_core::store::PurgeOptions;
+use audit_core::store::{PurgeOptions, StoredEvent};
 use chrono::SecondsFormat;
 
 use super::Context;
@@ -45,7 +44,7 @@ pub fn run(cx: &mut Context, args: PurgeArgs) -> Result<(), Failure> {
         None => cx.store.purge(&options, None, &mut on_batch)?,
         Some(path) => {
             let mut archive = Archive::open(path, &cx.files)?;
-            let mut write = |events: &[AuditEvent]| archive.write_batch(events);
+            let mut write = |events: &[StoredEvent]| archive.write_batch(events);
             let purged = cx.store.purge(&options, Some(&mut write), &mut on_batch);
             match purged {
                 Ok(report) => {

@@ -10,15 +10,16 @@
 use std::io::Write;
 
 use audit_core::Auditor;
+use audit_core::backends::StoreBackend;
 use audit_core::query::AdditionalKey;
-use audit_core::store::StoreBackend;
+use audit_core::store::StoreUrl;
 use audit_http::tokens::TokenFile;
 use audit_http::{AuditApi, Readers};
 
 use crate::cli::ServeArgs;
 use crate::error::Failure;
 
-pub fn run(store_url: &str, keys: Vec<AdditionalKey>, args: ServeArgs) -> Result<(), Failure> {
+pub fn run(store_url: &StoreUrl, keys: Vec<AdditionalKey>, args: ServeArgs) -> Result<(), Failure> {
     let tokens = args.tokens.ok_or_else(|| {
         Failure::usage(
             "audit serve needs --tokens FILE: the audit log is never served without \
@@ -28,12 +29,12 @@ pub fn run(store_url: &str, keys: Vec<AdditionalKey>, args: ServeArgs) -> Result
     })?;
     let authorizer = TokenFile::new(&tokens).authorizer()?;
     // Reads are recorded into the store being served.
-    let writer = audit_core::store::open(store_url)?;
+    let writer = store_url.open()?;
     let auditor = Auditor::builder()
         .backend(StoreBackend::from_box(writer))
         .build()
         .map_err(|e| Failure::context("cannot start the auditor", e))?;
-    let api = AuditApi::builder(Readers::url(store_url))
+    let api = AuditApi::builder(Readers::url(store_url.clone()))
         .authorizer(authorizer)
         .auditor(auditor.clone())
         .vocabulary_from_store(keys)

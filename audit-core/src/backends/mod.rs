@@ -5,6 +5,7 @@
 //! * [`TextBackend`]: one human-readable line per event ([`format::text_line`](crate::format::text_line)).
 //! * [`MemoryBackend`]: keeps events in memory, for tests: `memory.contains(Match::action("write")…)`.
 //! * `TracingBackend` (cargo feature `tracing`): one `tracing` event per audit event, target `audit`.
+//! * [`StoreBackend`]: appends to a [`Store`](crate::store::Store) (SQLite, Postgres).
 //!
 //! Each takes every event; narrow one with [`Backend::with_filter`](crate::Backend::with_filter)
 //! (or a [`Router`](crate::Router)'s filters).
@@ -23,6 +24,7 @@
 
 mod lines;
 mod memory;
+mod store;
 #[cfg(feature = "tracing")]
 mod tracing;
 
@@ -31,5 +33,6 @@ pub use lines::{
     TextLines,
 };
 pub use memory::{Match, MemoryBackend};
+pub use store::StoreBackend;
 #[cfg(feature = "tracing")]
 pub use tracing::TracingBackend;

@@ -1,97 +1,129 @@
-//! Translates a [`Filter`] (and a keyset position) into a parameterised SQL `WHERE` clause.
+//! What the SQL stores share for reading: the translation of a [`Filter`] (and a position)
+//! into a parameterised `WHERE` clause, the reads built on it, and the indexes of declared
+//! keys.
 //!
 //! Every value travels as a bind parameter; the SQL text holds only column names, operators
-//! and placeholders. Shared by the SQLite and Postgres stores, which differ only in
-//! placeholder syntax and JSON access.
+//! and placeholders. The SQLite and Postgres stores differ only in placeholder syntax and
+//! JSON access.
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{Count, Cursor, Page, PageRequest, StoreError};
-use crate::AuditEvent;
+use super::columns::COLUMN_LIST;
+use super::storable::storable_str;
+use super::{Count, Cursor, Page, PageRequest, StoreError, StoredEvent};
 use crate::query::{Filter, UserMatch};
 
-/// The one query each SQL store implements; pages, tails and the newest position are built
-/// on it the same way for every store.
-pub(crate) trait KeysetSelect {
-    /// At most `limit` events `filter` selects: newest first, or, past a cursor on the
-    /// [`Side::Newer`] side, oldest first.
-    fn select(
-        &mut self,
-        filter: &Filter,
-        cursor: Option<(&Cursor, Side)>,
-        limit: usize,
-    ) -> Result<Vec<AuditEvent>, StoreError>;
+/// Which events a read walks through, in which order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Scan<'a> {
+    /// Newest first by `(time, id)`: a page, after the previous page's cursor if any.
+    Page(Option<&'a Cursor>),
+    /// By position, after `after`, oldest first.
+    After(u64),
+    /// By position, newest first.
+    Latest,
+}
+
+impl Scan<'_> {
+    pub(crate) fn order_by(self) -> &'static str {
+        match self {
+            Scan::Page(_) => "time DESC, id DESC",
+            Scan::After(_) => "seq ASC",
+            Scan::Latest => "seq DESC",
+        }
+    }
+}
+
+/// The two queries each SQL store runs for reading; pages, follower reads and counts are
+/// built on them the same way for every store.
+pub(crate) trait SqlRead {
+    /// The store's SQL flavour.
+    const DIALECT: Dialect;
+
+    /// Runs a `SELECT` of [`COLUMNS`] and reads its rows.
+    fn query_events(&mut self, sql: &str, params: &[Param])
+    -> Result<Vec<StoredEvent>, StoreError>;
+
+    /// Runs a `SELECT COUNT(*)` and reads its one number.
+    fn query_count(&mut self, sql: &str, params: &[Param]) -> Result<i64, StoreError>;
+}
+
+/// At most `limit` events `filter` selects, in the order of `scan`.
+pub(crate) fn select<S: SqlRead>(
+    store: &mut S,
+    filter: &Filter,
+    scan: Scan<'_>,
+    limit: usize,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let w = Where::build(S::DIALECT, filter, scan)?;
+    let sql = format!(
+        "SELECT {} FROM audit_logs WHERE {} ORDER BY {} LIMIT {limit}",
+        *COLUMN_LIST,
+        w.sql,
+        scan.order_by()
+    );
+    store.query_events(&sql, &w.params)
+}
+
+/// How many events `filter` selects, counting at most `cap + 1` rows.
+pub(crate) fn count<S: SqlRead>(
+    store: &mut S,
+    filter: &Filter,
+    cap: u64,
+) -> Result<Count, StoreError> {
+    let w = Where::build(S::DIALECT, filter, Scan::Page(None))?;
+    let cap = i64::try_from(cap).unwrap_or(i64::MAX - 1).min(i64::MAX - 1);
+    let sql = format!(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM audit_logs WHERE {} LIMIT {}) t",
+        w.sql,
+        cap + 1
+    );
+    let n = store.query_count(&sql, &w.params)?;
+    Ok(if n > cap {
+        Count::AtLeast(cap as u64)
+    } else {
+        Count::Exact(n.max(0) as u64)
+    })
 }
 
 /// One page; one extra row tells whether another page exists, without counting.
 pub(crate) fn page(
-    store: &mut impl KeysetSelect,
+    store: &mut impl SqlRead,
     filter: &Filter,
     request: &PageRequest,
 ) -> Result<Page, StoreError> {
     let limit = request.checked_limit()?;
-    let cursor = request.cursor.as_ref().map(|c| (c, Side::Older));
-    let mut events = store.select(filter, cursor, limit + 1)?;
+    let mut events = select(
+        store,
+        filter,
+        Scan::Page(request.cursor.as_ref()),
+        limit + 1,
+    )?;
     let next = if events.len() > limit {
         events.truncate(limit);
-        events.last().map(Cursor::of)
+        events.last().map(|e| Cursor::of(e))
     } else {
         None
     };
     Ok(Page { events, next })
 }
 
-/// Events after `after` (or the newest `limit`), oldest first.
+/// Events after position `after` (or the newest `limit`), in log order.
 pub(crate) fn newer(
-    store: &mut impl KeysetSelect,
+    store: &mut impl SqlRead,
     filter: &Filter,
-    after: Option<&Cursor>,
+    after: Option<u64>,
     limit: usize,
-) -> Result<Vec<AuditEvent>, StoreError> {
+) -> Result<Vec<StoredEvent>, StoreError> {
     let limit = PageRequest::first(limit).checked_limit()?;
     match after {
-        Some(cursor) => store.select(filter, Some((cursor, Side::Newer)), limit),
+        Some(after) => select(store, filter, Scan::After(after), limit),
         None => {
-            let mut newest = store.select(filter, None, limit)?;
+            let mut newest = select(store, filter, Scan::Latest, limit)?;
             newest.reverse();
             Ok(newest)
         }
-    }
-}
-
-/// The position of the newest event.
-pub(crate) fn newest(store: &mut impl KeysetSelect) -> Result<Option<Cursor>, StoreError> {
-    Ok(store
-        .select(&Filter::default(), None, 1)?
-        .first()
-        .map(Cursor::of))
-}
-
-/// `SELECT COUNT(*)` over at most `cap + 1` rows, and how to read its result.
-pub(crate) fn capped_count_sql(where_sql: &str, cap: u64) -> (String, i64) {
-    let cap = i64::try_from(cap).unwrap_or(i64::MAX - 1).min(i64::MAX - 1);
-    let sql = format!(
-        "SELECT COUNT(*) FROM (SELECT 1 FROM audit_logs WHERE {where_sql} LIMIT {}) t",
-        cap + 1
-    );
-    (sql, cap)
-}
-
-/// The count a capped query returned.
-pub(crate) fn capped(n: i64, cap: i64) -> Count {
-    if n > cap {
-        Count::AtLeast(cap as u64)
-    } else {
-        Count::Exact(n.max(0) as u64)
-    }
-}
-
-/// `ORDER BY` for a side of the cursor.
-pub(crate) fn order_by(cursor: Option<(&Cursor, Side)>) -> &'static str {
-    match cursor.map(|(_, side)| side) {
-        Some(Side::Newer) => "time ASC, id ASC",
-        _ => "time DESC, id DESC",
     }
 }
 
@@ -117,15 +149,8 @@ pub(crate) enum Param {
     Int(i64),
     /// A number inside `additional_fields` (SQLite).
     Real(f64),
-}
-
-/// Which side of a cursor to read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Side {
-    /// Older than the cursor (the next page, newest first).
-    Older,
-    /// Newer than the cursor (tailing, oldest first).
-    Newer,
+    /// A log position.
+    Seq(u64),
 }
 
 /// A `WHERE` clause (without the keyword; `TRUE`-like when empty) and its parameters.
@@ -139,7 +164,7 @@ impl Where {
     pub(crate) fn build(
         dialect: Dialect,
         filter: &Filter,
-        cursor: Option<(&Cursor, Side)>,
+        scan: Scan<'_>,
     ) -> Result<Self, StoreError> {
         let mut w = Builder {
             dialect,
@@ -151,11 +176,26 @@ impl Where {
             ("resource_id", filter.resource_id()),
             ("resource_target", filter.resource_target()),
             ("action", filter.action()),
+            ("organization_id", filter.organization_id()),
         ];
         for (column, value) in columns {
             if let Some(value) = value {
                 let p = w.param(Param::Text(value.to_owned()));
                 w.terms.push(format!("{column} = {p}"));
+            }
+        }
+        // The reader's scope: only these organizations, never a site-wide event (whose
+        // organization is NULL, which `IN` never matches).
+        if let Some(orgs) = filter.organizations() {
+            if orgs.is_empty() {
+                w.terms.push("1 = 0".to_owned());
+            } else {
+                let params: Vec<String> = orgs
+                    .iter()
+                    .map(|org| w.param(Param::Text(org.clone())))
+                    .collect();
+                w.terms
+                    .push(format!("organization_id IN ({})", params.join(", ")));
             }
         }
         if let Some(email) = filter.email() {
@@ -174,25 +214,25 @@ impl Where {
             }
             None => {}
         }
-        // A date bound on the side the cursor reads towards is implied by the cursor when the
-        // cursor lies inside it ((time, id) < (t, …) gives time <= t), and is then left out:
-        // with two upper (or two lower) bounds on `time`, SQLite ranges the index scan on the
-        // plain one and filters the keyset row by row, so page 100 would scan the 99 pages
-        // before it. The rows selected are the same either way.
-        let cursor_time = |side: Side| cursor.filter(|(_, s)| *s == side).map(|(c, _)| c.time());
-        if let Some(from) = filter.date_from()
-            && cursor_time(Side::Newer).is_none_or(|t| t < from)
-        {
+        // The upper date bound is implied by a page cursor that lies inside it ((time, id) <
+        // (t, …) gives time <= t), and is then left out: with two upper bounds on `time`,
+        // SQLite ranges the index scan on the plain one and filters the keyset row by row, so
+        // page 100 would scan the 99 pages before it. The rows selected are the same.
+        let cursor_time = match scan {
+            Scan::Page(Some(cursor)) => Some(cursor.time()),
+            _ => None,
+        };
+        if let Some(from) = filter.date_from() {
             let p = w.param(Param::Time(from));
             w.terms.push(format!("time >= {p}"));
         }
         // `date_to` covers its whole day: before the next day's first instant.
         match (filter.date_to_exclusive(), filter.date_to()) {
-            (Some(end), _) if cursor_time(Side::Older).is_none_or(|t| t >= end) => {
+            (Some(end), _) if cursor_time.is_none_or(|t| t >= end) => {
                 let p = w.param(Param::Time(end));
                 w.terms.push(format!("time < {p}"));
             }
-            (None, Some(last)) if cursor_time(Side::Older).is_none_or(|t| t > last) => {
+            (None, Some(last)) if cursor_time.is_none_or(|t| t > last) => {
                 let p = w.param(Param::Time(last));
                 w.terms.push(format!("time <= {p}"));
             }
@@ -206,11 +246,17 @@ impl Where {
             let term = w.additional_term(key, value);
             w.terms.push(term);
         }
-        if let Some((cursor, side)) = cursor {
-            let t = w.param(Param::Time(cursor.time()));
-            let id = w.param(Param::Id(cursor.id()));
-            let op = if side == Side::Older { "<" } else { ">" };
-            w.terms.push(format!("(time, id) {op} ({t}, {id})"));
+        match scan {
+            Scan::Page(Some(cursor)) => {
+                let t = w.param(Param::Time(cursor.time()));
+                let id = w.param(Param::Id(cursor.id()));
+                w.terms.push(format!("(time, id) < ({t}, {id})"));
+            }
+            Scan::After(after) => {
+                let p = w.param(Param::Seq(after));
+                w.terms.push(format!("seq > {p}"));
+            }
+            Scan::Page(None) | Scan::Latest => {}
         }
         let sql = if w.terms.is_empty() {
             "1 = 1".to_owned()
@@ -232,16 +278,15 @@ struct Builder {
 
 impl Builder {
     /// `additional_fields[key]` equals `value`, where numbers and booleans compare by their
-    /// JSON text, as `Filter::matches` does. Keys that are plain identifiers (all registered
-    /// keys, such as `build_reason`) are written into the SQL as a JSON path literal so that
-    /// expression indexes apply; any other key is a parameter. Values are always parameters.
+    /// JSON text, as `Filter::matches` does. Keys that are plain identifiers are written into
+    /// the SQL as the same literal an [`IndexedKey`]'s index uses, so that the index applies;
+    /// any other key is a parameter. Values are always parameters.
     fn additional_term(&mut self, key: &str, value: &str) -> String {
-        let plain_key = key.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-            && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        let plain_key = is_plain_key(key);
         match self.dialect {
             Dialect::Postgres => {
                 let k = if plain_key {
-                    format!("'{key}'")
+                    IndexedKey::postgres_literal(key)
                 } else {
                     self.param(Param::Text(key.to_owned()))
                 };
@@ -250,7 +295,7 @@ impl Builder {
             }
             Dialect::Sqlite => {
                 let path = if plain_key {
-                    format!("'$.\"{key}\"'")
+                    IndexedKey::sqlite_literal(key)
                 } else {
                     self.param(Param::Text(json_path(key)))
                 };
@@ -278,6 +323,13 @@ impl Builder {
     }
 
     fn param(&mut self, param: Param) -> String {
+        // A value is compared with what was stored, in which NUL became U+FFFD.
+        let param = match param {
+            Param::Text(text) if text.contains('\0') => {
+                Param::Text(storable_str(&text).into_owned())
+            }
+            other => other,
+        };
         self.params.push(param);
         match self.dialect {
             Dialect::Sqlite => format!("?{}", self.params.len()),
@@ -303,6 +355,88 @@ fn json_path(key: &str) -> String {
     format!("$.\"{}\"", key.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
+/// Whether `key` is an identifier (`[A-Za-z_][A-Za-z0-9_]*`), safe to write into SQL text.
+fn is_plain_key(key: &str) -> bool {
+    key.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// The indexes the stores create themselves; a declared key may not take one of their names.
+const BUILT_IN_INDEXES: &[&str] = &[
+    "time",
+    "resource_type",
+    "resource_type_action",
+    "action",
+    "username",
+    "email",
+    "resource_id",
+    "resource_target",
+    "request_id",
+    "seq",
+    "pkey",
+];
+
+/// An additional key a writer declares indexed: an expression index on
+/// `additional_fields[key]`, ending in `(time, id)` like every filter index, named
+/// `audit_logs_<key>`, created if missing when the store is opened to write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct IndexedKey(String);
+
+impl IndexedKey {
+    /// Checks `key`: an identifier of at most 40 characters that names no built-in index
+    /// (nor a partition, `p<digits>_<digits>`).
+    pub(crate) fn new(key: &str) -> Result<Self, StoreError> {
+        let partition_like = key.strip_prefix('p').is_some_and(|rest| {
+            rest.split('_').count() == 2 && rest.chars().all(|c| c.is_ascii_digit() || c == '_')
+        });
+        if !is_plain_key(key)
+            || key.len() > 40
+            || BUILT_IN_INDEXES.contains(&key.to_ascii_lowercase().as_str())
+            || partition_like
+        {
+            return Err(StoreError::InvalidRequest(format!(
+                "cannot index additional key `{}`: use letters, digits and `_` (at most 40, not \
+                 starting with a digit), and not the name of a built-in key",
+                key.chars().take(60).collect::<String>()
+            )));
+        }
+        Ok(IndexedKey(key.to_owned()))
+    }
+
+    /// The index's name, quoted.
+    pub(crate) fn index_name(&self) -> String {
+        format!("\"audit_logs_{}\"", self.0)
+    }
+
+    /// `CREATE INDEX IF NOT EXISTS` for this key.
+    pub(crate) fn create_sql(&self, dialect: Dialect) -> String {
+        let expression = match dialect {
+            Dialect::Sqlite => format!(
+                "json_extract(additional_fields, {})",
+                Self::sqlite_literal(&self.0)
+            ),
+            Dialect::Postgres => format!(
+                "(additional_fields ->> {})",
+                Self::postgres_literal(&self.0)
+            ),
+        };
+        format!(
+            "CREATE INDEX IF NOT EXISTS {} ON audit_logs ({expression}, time, id)",
+            self.index_name()
+        )
+    }
+
+    /// The JSON path literal of a plain key, as SQLite's index and queries spell it.
+    fn sqlite_literal(key: &str) -> String {
+        format!("'$.\"{key}\"'")
+    }
+
+    /// The key literal of a plain key, as Postgres's index and queries spell it.
+    fn postgres_literal(key: &str) -> String {
+        format!("'{key}'")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -313,7 +447,7 @@ mod tests {
             .with_resource_type("workspace")
             .with_username("x' OR '1'='1")
             .with_additional("build_reason", "auto'start");
-        let w = Where::build(Dialect::Sqlite, &filter, None).unwrap();
+        let w = Where::build(Dialect::Sqlite, &filter, Scan::Page(None)).unwrap();
         assert!(!w.sql.contains("x'") && !w.sql.contains("auto"));
         assert_eq!(w.params.len(), 3);
         assert!(
@@ -322,18 +456,18 @@ mod tests {
             w.sql
         );
         let odd = Filter::default().with_additional("it's", "v");
-        let w = Where::build(Dialect::Sqlite, &odd, None).unwrap();
+        let w = Where::build(Dialect::Sqlite, &odd, Scan::Page(None)).unwrap();
         assert!(
             !w.sql.contains("it's"),
             "other keys are parameters: {}",
             w.sql
         );
-        let pg = Where::build(Dialect::Postgres, &filter, None).unwrap();
+        let pg = Where::build(Dialect::Postgres, &filter, Scan::Page(None)).unwrap();
         assert!(pg.sql.contains("$1") && pg.sql.contains("$3") && !pg.sql.contains('?'));
     }
 
     #[test]
-    fn a_cursor_inside_the_date_range_replaces_the_bound_on_its_side() {
+    fn a_page_cursor_inside_the_date_range_replaces_the_upper_bound() {
         use chrono::NaiveDate;
         let day = |m, d| NaiveDate::from_ymd_opt(2024, m, d).unwrap();
         let filter = Filter::default()
@@ -345,36 +479,66 @@ mod tests {
                 .parse::<Cursor>()
                 .unwrap()
         };
-        let terms = |cursor: Cursor, side| {
-            Where::build(Dialect::Sqlite, &filter, Some((&cursor, side)))
+        let terms = |cursor: Cursor| {
+            Where::build(Dialect::Sqlite, &filter, Scan::Page(Some(&cursor)))
                 .unwrap()
                 .sql
         };
-        // Inside the range, the keyset is the only bound on the side it reads towards.
-        assert_eq!(
-            terms(at(3, 10), Side::Older),
-            "time >= ?1 AND (time, id) < (?2, ?3)"
-        );
-        assert_eq!(
-            terms(at(3, 10), Side::Newer),
-            "time < ?1 AND (time, id) > (?2, ?3)"
-        );
+        // Inside the range, the keyset is the only upper bound.
+        assert_eq!(terms(at(3, 10)), "time >= ?1 AND (time, id) < (?2, ?3)");
         // Outside it, both bounds stay.
-        let both_older = "time >= ?1 AND time < ?2 AND (time, id) < (?3, ?4)";
-        assert_eq!(terms(at(3, 25), Side::Older), both_older);
-        let both_newer = "time >= ?1 AND time < ?2 AND (time, id) > (?3, ?4)";
-        assert_eq!(terms(at(2, 25), Side::Newer), both_newer);
-        // A cursor on the last day of the range is still inside it.
         assert_eq!(
-            terms(at(3, 20), Side::Older),
-            "time >= ?1 AND (time, id) < (?2, ?3)"
+            terms(at(3, 25)),
+            "time >= ?1 AND time < ?2 AND (time, id) < (?3, ?4)"
         );
+        // A cursor on the last day of the range is still inside it.
+        assert_eq!(terms(at(3, 20)), "time >= ?1 AND (time, id) < (?2, ?3)");
+        // Followers read by position, with both date bounds.
+        let after = Where::build(Dialect::Postgres, &filter, Scan::After(7)).unwrap();
+        assert_eq!(after.sql, "time >= $1 AND time < $2 AND seq > $3");
+        assert_eq!(after.params[2], Param::Seq(7));
+    }
+
+    #[test]
+    fn filter_values_are_compared_in_their_stored_form() {
+        let filter = Filter::default().with_resource_type("a\0b");
+        let w = Where::build(Dialect::Postgres, &filter, Scan::Latest).unwrap();
+        assert_eq!(w.params, [Param::Text("a\u{FFFD}b".into())]);
+    }
+
+    #[test]
+    fn indexed_keys_are_identifiers_that_take_no_built_in_name() {
+        let key = IndexedKey::new("build_reason").unwrap();
+        assert_eq!(
+            key.create_sql(Dialect::Sqlite),
+            "CREATE INDEX IF NOT EXISTS \"audit_logs_build_reason\" ON audit_logs \
+             (json_extract(additional_fields, '$.\"build_reason\"'), time, id)"
+        );
+        assert_eq!(
+            key.create_sql(Dialect::Postgres),
+            "CREATE INDEX IF NOT EXISTS \"audit_logs_build_reason\" ON audit_logs \
+             ((additional_fields ->> 'build_reason'), time, id)"
+        );
+        for bad in [
+            "",
+            "a b",
+            "it's",
+            "1st",
+            "time",
+            "Seq",
+            "p2024_03",
+            &"k".repeat(41),
+        ] {
+            let err = IndexedKey::new(bad).unwrap_err().to_string();
+            assert!(err.contains("cannot index additional key"), "{bad}: {err}");
+        }
+        assert!(IndexedKey::new("plan_2").is_ok() && IndexedKey::new("price").is_ok());
     }
 
     #[test]
     fn unresolved_me_is_an_error_not_a_match_all() {
         let filter = Filter::default().with_username("me");
-        let err = Where::build(Dialect::Sqlite, &filter, None).unwrap_err();
+        let err = Where::build(Dialect::Sqlite, &filter, Scan::Page(None)).unwrap_err();
         assert!(err.to_string().contains("resolve_me"));
     }
 

@@ -235,7 +235,11 @@ impl Fixture {
             });
             return None;
         };
-        let schema = format!("http_{case}");
+        // Postgres names are at most 63 bytes: a prefix of the case and a hash of all of it.
+        let hash = case.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x1_0000_0000_01b3)
+        });
+        let schema = format!("http_{}_{:08x}", &case[..case.len().min(40)], hash as u32);
         let mut admin = postgres::Client::connect(&url, postgres::NoTls)
             .unwrap_or_else(|e| panic!("Postgres at AUDIT_TEST_POSTGRES_URL is unreachable: {e}"));
         admin
@@ -269,6 +273,11 @@ impl Fixture {
                 .append(events)
                 .unwrap()
         });
+    }
+
+    /// Runs `f` with the fixture's writer connection.
+    pub fn store_writer<T>(&self, f: impl FnOnce(&mut dyn Store) -> T) -> T {
+        f(&mut **self.writer.lock().unwrap().as_mut().unwrap())
     }
 
     /// A reader connection of the test's own, outside the server.

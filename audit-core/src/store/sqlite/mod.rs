@@ -1,0 +1,386 @@
+//! The embedded store: one SQLite file in WAL mode (feature `sqlite`, bundled SQLite).
+//!
+//! Times are stored as microseconds since the Unix epoch (UTC), ids as their 16 bytes, so
+//! `(time, id)` orders events exactly as the keyset cursor does. Usernames and emails use
+//! `COLLATE NOCASE`. Log positions are assigned inside the appending `BEGIN IMMEDIATE`
+//! transaction, which holds the file's one write lock until it commits.
+//!
+//! [`SqliteStore::open`] is a writer's open: it creates the file, switches it to WAL and
+//! applies pending migrations in one `BEGIN IMMEDIATE` transaction, so writers opening a new
+//! file at once all succeed. [`SqliteStore::open_read_only`] is a reader's, which never
+//! writes.
+
+mod row;
+mod schema;
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params_from_iter};
+
+use super::columns::{self, COLUMN_LIST, COLUMNS};
+use super::log::{self, Head};
+use super::purge::{self, PurgeSteps};
+use super::sql::{self, Dialect, IndexedKey, Param, SqlRead};
+use super::{
+    ArchiveFn, Count, LogSpan, Page, PageRequest, PurgeOptions, PurgeReport, StorageStats, Store,
+    StoreError, StoredEvent, recorded_pairs,
+};
+use crate::AuditEvent;
+use crate::query::Filter;
+
+/// Options of a writer's open.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Additional keys (`additional_fields` entries) the application filters by often, such
+    /// as Coder's `build_reason`: each gets an expression index, created when missing.
+    pub indexed_keys: Vec<String>,
+}
+
+/// An SQLite-backed [`Store`].
+pub struct SqliteStore {
+    conn: Connection,
+    /// Where the store is, for error messages.
+    location: String,
+    read_only: bool,
+}
+
+impl SqliteStore {
+    /// Opens the database file at `path` to write: creates it (and its directory) if needed,
+    /// enables WAL and applies pending migrations.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::open_with(path, Options::default())
+    }
+
+    /// [`open`](Self::open) with options: the application's indexed keys.
+    ///
+    /// ```
+    /// use audit_core::store::sqlite::{Options, SqliteStore};
+    ///
+    /// let dir = std::env::temp_dir().join(format!("audit-open-with-{}", std::process::id()));
+    /// let options = Options { indexed_keys: vec!["build_reason".into()] };
+    /// let store = SqliteStore::open_with(dir.join("audit.db"), options)?;
+    /// # std::fs::remove_dir_all(&dir).ok();
+    /// # Ok::<(), audit_core::store::StoreError>(())
+    /// ```
+    pub fn open_with(path: impl AsRef<Path>, options: Options) -> Result<Self, StoreError> {
+        let path = path.as_ref();
+        let location = location(path);
+        let keys = indexed_keys(&options)?;
+        let conn = schema::open_writer(path, &keys).map_err(|e| e.context(&location))?;
+        Ok(SqliteStore {
+            conn,
+            location,
+            read_only: false,
+        })
+    }
+
+    /// Opens the audit store at `path` to read. Never creates, migrates or writes anything
+    /// (not even the journal mode); a store in a directory this process cannot write can be
+    /// read. Fails on a file that is not an audit store, or whose schema version is not this
+    /// build's.
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref();
+        let location = location(path);
+        let conn = schema::open_reader(path).map_err(|e| match e {
+            StoreError::Unsupported(message) => {
+                StoreError::Unsupported(format!("{}: {message}", path.display()))
+            }
+            other => other.context(&location),
+        })?;
+        Ok(SqliteStore {
+            conn,
+            location,
+            read_only: true,
+        })
+    }
+
+    /// An in-memory database, for tests.
+    pub fn in_memory() -> Result<Self, StoreError> {
+        let conn = Connection::open_in_memory()?;
+        schema::prepare_writer(&conn, &[])?;
+        Ok(SqliteStore {
+            conn,
+            location: "SQLite in memory".into(),
+            read_only: false,
+        })
+    }
+
+    /// The schema version.
+    pub fn schema_version(&self) -> Result<usize, StoreError> {
+        let v: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        Ok(usize::try_from(v).unwrap_or(0))
+    }
+
+    /// Whether this store was opened read-only.
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    fn writable(&self) -> Result<(), StoreError> {
+        StoreError::check_writable(self.read_only, &self.location)
+    }
+
+    fn head_row(conn: &Connection) -> Result<Head, StoreError> {
+        let (seq, purged_through): (i64, i64) = conn.query_row(
+            "SELECT seq, purged_through FROM audit_log_head WHERE id = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        columns::head(seq, purged_through)
+    }
+
+    /// One transaction: under the write lock, skip what is stored, number and insert the
+    /// rest, move the head.
+    fn append_once(&mut self, events: &[AuditEvent]) -> Result<(), StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let head = Self::head_row(&tx)?;
+        let fresh = {
+            let mut stored = tx.prepare_cached("SELECT time FROM audit_logs WHERE id = ?1")?;
+            let mut failure = None;
+            // An id stored with another time is a different event: it is not skipped, and
+            // the insert reports the clash.
+            let fresh = log::unstored(events, |e| {
+                match stored
+                    .query_row([e.id.as_bytes().as_slice()], |r| r.get::<_, i64>(0))
+                    .optional()
+                {
+                    Ok(time) => time == Some(e.time.timestamp_micros()),
+                    Err(err) => {
+                        failure.get_or_insert(err);
+                        false
+                    }
+                }
+            });
+            if let Some(err) = failure {
+                return Err(err.into());
+            }
+            fresh
+        };
+        if fresh.is_empty() {
+            return Ok(());
+        }
+        let (entries, new_head) = log::number(head, fresh);
+        {
+            let placeholders: Vec<String> = (1..=COLUMNS.len()).map(|i| format!("?{i}")).collect();
+            let mut insert = tx.prepare_cached(&format!(
+                "INSERT INTO audit_logs ({}) VALUES ({})",
+                *COLUMN_LIST,
+                placeholders.join(", ")
+            ))?;
+            for entry in &entries {
+                row::insert(&mut insert, entry)?;
+            }
+            let mut recorded = tx.prepare_cached(
+                "INSERT OR IGNORE INTO audit_recorded_actions (resource_type, action) VALUES (?1, ?2)",
+            )?;
+            for (resource_type, action) in recorded_pairs(entries.iter().map(|e| &*e.event)) {
+                recorded.execute([resource_type, action])?;
+            }
+            tx.execute(
+                "UPDATE audit_log_head SET seq = ?1 WHERE id = 1",
+                [columns::seq_param(new_head.seq)],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+impl PurgeSteps for SqliteStore {
+    fn purge_target(&mut self, cutoff: DateTime<Utc>) -> Result<(Head, u64), StoreError> {
+        let (seq, purged_through, first_kept): (i64, i64, Option<i64>) = self.conn.query_row(
+            "SELECT seq, purged_through, \
+                    (SELECT seq FROM audit_logs WHERE time >= ?1 ORDER BY seq LIMIT 1) \
+             FROM audit_log_head WHERE id = 1",
+            [cutoff.timestamp_micros()],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        let head = columns::head(seq, purged_through)?;
+        let target = match first_kept {
+            Some(first) => columns::seq_value(first)?.saturating_sub(1),
+            None => head.seq,
+        };
+        Ok((head, target))
+    }
+
+    fn purged_through(&mut self) -> Result<u64, StoreError> {
+        Ok(Self::head_row(&self.conn)?.purged_through)
+    }
+
+    fn events_between(&mut self, after: u64, through: u64) -> Result<Vec<StoredEvent>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {} FROM audit_logs WHERE seq > ?1 AND seq <= ?2 ORDER BY seq",
+            *COLUMN_LIST
+        ))?;
+        let rows = stmt.query_map(
+            [columns::seq_param(after), columns::seq_param(through)],
+            row::read,
+        )?;
+        rows.map(|r| r?).collect()
+    }
+
+    fn delete_through(&mut self, from: u64, through: u64) -> Result<Option<u64>, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if Self::head_row(&tx)?.purged_through != from {
+            return Ok(None);
+        }
+        let deleted = tx.execute(
+            "DELETE FROM audit_logs WHERE seq <= ?1",
+            [columns::seq_param(through)],
+        )?;
+        tx.execute(
+            "UPDATE audit_log_head SET purged_through = ?1 WHERE id = 1",
+            [columns::seq_param(through)],
+        )?;
+        tx.commit()?;
+        Ok(Some(deleted as u64))
+    }
+}
+
+fn location(path: &Path) -> String {
+    format!("SQLite {}", PathBuf::from(path).display())
+}
+
+fn indexed_keys(options: &Options) -> Result<Vec<IndexedKey>, StoreError> {
+    options
+        .indexed_keys
+        .iter()
+        .map(|k| IndexedKey::new(k))
+        .collect()
+}
+
+impl SqlRead for SqliteStore {
+    const DIALECT: Dialect = Dialect::Sqlite;
+
+    fn query_events(
+        &mut self,
+        sql: &str,
+        params: &[Param],
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let rows = stmt.query_map(params_from_iter(params.iter().map(to_sql)), row::read)?;
+        rows.map(|r| r?).collect()
+    }
+
+    fn query_count(&mut self, sql: &str, params: &[Param]) -> Result<i64, StoreError> {
+        let params = params_from_iter(params.iter().map(to_sql));
+        Ok(self.conn.query_row(sql, params, |r| r.get(0))?)
+    }
+}
+
+impl Store for SqliteStore {
+    fn append(&mut self, events: &[AuditEvent]) -> Result<(), StoreError> {
+        self.writable()?;
+        if events.is_empty() {
+            return Ok(());
+        }
+        let location = self.location.clone();
+        super::batch::append_isolating(events, &mut |chunk| self.append_once(chunk))
+            .map_err(|e| e.context(format!("{location}: cannot append")))
+    }
+
+    fn recorded_actions(&mut self) -> Result<Vec<(String, String)>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT resource_type, action FROM audit_recorded_actions ORDER BY 1, 2",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect::<Result<_, _>>()
+            .map_err(|e| StoreError::from(e).context(&self.location))
+    }
+
+    fn page(&mut self, filter: &Filter, request: &PageRequest) -> Result<Page, StoreError> {
+        sql::page(self, filter, request).map_err(|e| e.context(&self.location))
+    }
+
+    fn count(&mut self, filter: &Filter, cap: u64) -> Result<Count, StoreError> {
+        sql::count(self, filter, cap).map_err(|e| e.context(&self.location))
+    }
+
+    fn newer(
+        &mut self,
+        filter: &Filter,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        sql::newer(self, filter, after, limit).map_err(|e| e.context(&self.location))
+    }
+
+    fn head(&mut self) -> Result<LogSpan, StoreError> {
+        Self::head_row(&self.conn)
+            .map(|h| h.span())
+            .map_err(|e| e.context(&self.location))
+    }
+
+    fn purge(
+        &mut self,
+        options: &PurgeOptions,
+        archive: Option<&mut ArchiveFn<'_>>,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<PurgeReport, StoreError> {
+        if !options.dry_run {
+            self.writable()?;
+        }
+        let location = self.location.clone();
+        purge::purge(self, options, archive, progress)
+            .map_err(|e| e.context(format!("{location}: cannot purge")))
+    }
+
+    fn stats(&mut self) -> Result<StorageStats, StoreError> {
+        self.storage_stats().map_err(|e| e.context(&self.location))
+    }
+}
+
+impl SqliteStore {
+    fn storage_stats(&mut self) -> Result<StorageStats, StoreError> {
+        let (rows, oldest, newest): (i64, Option<i64>, Option<i64>) = self.conn.query_row(
+            "SELECT COUNT(*), MIN(time), MAX(time) FROM audit_logs",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        let page_size: i64 = self.conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+        let page_count: i64 = self.conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+        // Per-object sizes come from the dbstat virtual table when SQLite has it.
+        let sizes: Option<(i64, i64)> = self
+            .conn
+            .query_row(
+                "SELECT COALESCE(SUM(CASE WHEN name = 'audit_logs' THEN pgsize END), 0), \
+                        COALESCE(SUM(CASE WHEN name LIKE 'audit_logs_%' THEN pgsize END), 0) \
+                 FROM dbstat",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .unwrap_or(None);
+        let (table, index) = sizes.unwrap_or((0, 0));
+        let as_time = |micros: Option<i64>| micros.and_then(DateTime::from_timestamp_micros);
+        Ok(StorageStats {
+            rows: rows as u64,
+            table_bytes: table as u64,
+            index_bytes: index as u64,
+            total_bytes: (page_size * page_count) as u64,
+            oldest: as_time(oldest),
+            newest: as_time(newest),
+            partitions: Vec::new(),
+        })
+    }
+}
+
+fn to_sql(param: &Param) -> SqlValue {
+    match param {
+        Param::Text(s) => SqlValue::Text(s.clone()),
+        Param::Time(t) => SqlValue::Integer(t.timestamp_micros()),
+        Param::Id(id) => SqlValue::Blob(id.as_bytes().to_vec()),
+        Param::Uuid(id) => SqlValue::Text(id.to_string()),
+        Param::Int(i) => SqlValue::Integer(*i),
+        Param::Real(f) => SqlValue::Real(*f),
+        Param::Seq(seq) => SqlValue::Integer(columns::seq_param(*seq)),
+    }
+}

@@ -1,0 +1,107 @@
+//! One event as an SQLite row: how each [`Field`] is bound, and [`StoredEvent`] read back
+//! from a row (`TryFrom<&Row>`), both in the one column order of [`Col`].
+
+use chrono::DateTime;
+use rusqlite::types::{ToSqlOutput, Value, ValueRef};
+use rusqlite::{CachedStatement, Row, ToSql, params_from_iter};
+use uuid::Uuid;
+
+use crate::store::columns::{self, Col, Field};
+use crate::store::log::Entry;
+use crate::store::{StoreError, StoredEvent};
+use crate::{Actor, AuditEvent};
+
+/// Inserts one numbered event with `insert`, whose placeholders follow [`Col::ALL`].
+pub(super) fn insert(
+    insert: &mut CachedStatement<'_>,
+    entry: &Entry<'_>,
+) -> Result<(), StoreError> {
+    insert.execute(params_from_iter(Field::row(entry)))?;
+    Ok(())
+}
+
+/// Times as microseconds since the epoch, ids as their 16 bytes, addresses and request ids
+/// as text, diffs and additional fields as JSON text.
+impl ToSql for Field<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        let text = |s: &str| ToSqlOutput::Owned(Value::Text(s.to_owned()));
+        let json = |encoded: serde_json::Result<String>| {
+            encoded
+                .map(|s| ToSqlOutput::Owned(Value::Text(s)))
+                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+        };
+        Ok(match *self {
+            Field::Seq(seq) => ToSqlOutput::from(seq),
+            Field::Id(ref id) => ToSqlOutput::Borrowed(ValueRef::Blob(id.as_bytes())),
+            Field::Time(time) => ToSqlOutput::from(time.timestamp_micros()),
+            Field::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+            Field::MaybeText(Some(s)) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+            Field::MaybeText(None) | Field::Ip(None) | Field::RequestId(None) => {
+                ToSqlOutput::Owned(Value::Null)
+            }
+            Field::Ip(Some(ip)) => text(&ip.to_string()),
+            Field::RequestId(Some(id)) => text(&id.to_string()),
+            Field::Diff(diff) => json(serde_json::to_string(diff))?,
+            Field::Fields(fields) => json(serde_json::to_string(fields))?,
+            Field::Status(status) => ToSqlOutput::from(status),
+        })
+    }
+}
+
+/// Reads one row for `query_map`: a driver error, or the event (a row that cannot be
+/// decoded is an error, never silently skipped).
+pub(super) fn read(row: &Row<'_>) -> rusqlite::Result<Result<StoredEvent, StoreError>> {
+    Ok(StoredEvent::try_from(row))
+}
+
+impl TryFrom<&Row<'_>> for StoredEvent {
+    type Error = StoreError;
+
+    fn try_from(row: &Row<'_>) -> Result<Self, StoreError> {
+        let text = |col: Col| get::<String>(row, col);
+        let id: Vec<u8> = get(row, Col::id)?;
+        let corrupt = |what: &str| StoreError::Corrupt(format!("{what} of event {id:02x?}"));
+        let seq: i64 = get(row, Col::seq)?;
+        let time: i64 = get(row, Col::time)?;
+        let ip: Option<String> = get(row, Col::ip)?;
+        let status: i64 = get(row, Col::status_code)?;
+        let request_id: Option<String> = get(row, Col::request_id)?;
+        Ok(StoredEvent {
+            seq: columns::seq_value(seq)?,
+            event: AuditEvent {
+                id: Uuid::from_slice(&id).map_err(|_| corrupt("id"))?,
+                time: DateTime::from_timestamp_micros(time).ok_or_else(|| corrupt("time"))?,
+                actor: Actor {
+                    id: text(Col::actor_id)?,
+                    username: text(Col::username)?,
+                    email: text(Col::email)?,
+                },
+                organization_id: get(row, Col::organization_id)?,
+                ip: ip
+                    .map(|ip| ip.parse())
+                    .transpose()
+                    .map_err(|_| corrupt("ip"))?,
+                user_agent: get(row, Col::user_agent)?,
+                resource_type: text(Col::resource_type)?,
+                resource_id: text(Col::resource_id)?,
+                resource_target: text(Col::resource_target)?,
+                resource_icon: text(Col::resource_icon)?,
+                action: text(Col::action)?,
+                diff: serde_json::from_str(&text(Col::diff)?).map_err(|_| corrupt("diff"))?,
+                status_code: u16::try_from(status).map_err(|_| corrupt("status code"))?,
+                additional_fields: serde_json::from_str(&text(Col::additional_fields)?)
+                    .map_err(|_| corrupt("additional fields"))?,
+                request_id: request_id
+                    .map(|r| Uuid::try_parse(&r))
+                    .transpose()
+                    .map_err(|_| corrupt("request id"))?,
+            },
+        })
+    }
+}
+
+/// A column's value; one of the wrong type is corruption.
+fn get<T: rusqlite::types::FromSql>(row: &Row<'_>, col: Col) -> Result<T, StoreError> {
+    row.get(col.at())
+        .map_err(|e| StoreError::Corrupt(format!("column {col:?}: {e}")))
+}
