@@ -17,6 +17,22 @@
 //! of the log is itself recorded through the application's
 //! [`Auditor`](audit_core::Auditor), by the reader.
 //!
+//! ```no_run
+//! use audit_http::{AuditApi, Principal, Readers, Rejection};
+//!
+//! # fn app(auditor: audit_core::Auditor) -> Result<axum::Router, Box<dyn std::error::Error>> {
+//! let api = AuditApi::builder(Readers::url("postgres://audit@db/audit".parse()?))
+//!     // Who is calling is the application's decision: here, what its session layer found.
+//!     .authorizer(|parts: &axum::http::request::Parts| {
+//!         parts.extensions.get::<Principal>().cloned().ok_or(Rejection::Unauthenticated)
+//!     })
+//!     // Reads of the log are recorded through the application's own auditor.
+//!     .auditor(auditor)
+//!     .build()?;
+//! let app = axum::Router::new().merge(audit_http::router(api));
+//! # Ok(app) }
+//! ```
+//!
 //! Store calls run on a bounded pool of reader connections on tokio's blocking pool, never
 //! on the async runtime. One log watcher per server follows the store's head (polling;
 //! Postgres `LISTEN` as the wake-up), so events appended by any process reach every stream.
