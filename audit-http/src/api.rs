@@ -3,6 +3,7 @@
 //! route takes: who is calling, what may they read, what did they ask for, and recording
 //! that they read it.
 
+use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -12,11 +13,13 @@ use axum::http::request::Parts;
 use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore, watch};
 
 use audit_core::query::{AdditionalKey, Filter, Vocabulary};
+use audit_core::store::Count;
 use audit_core::{AuditEvent, Auditor};
 
 use crate::auth::{Authorizer, Principal, Rejection, Scope};
 use crate::error::ApiError;
 use crate::log::{Log, Readers};
+use crate::routes::COUNT_CAP;
 use crate::watcher::{self, Tip, WatchOptions};
 
 /// The resource type of the events that record reads of the log.
@@ -68,7 +71,20 @@ struct Inner {
     closing: watch::Sender<bool>,
     streams: Arc<Semaphore>,
     keep_alive: Duration,
+    counts: CappedCounts,
 }
+
+/// The filters whose count reached the cap, with the log's first position when it did.
+/// Appends only add events, so such a count stays capped until a purge moves the first
+/// position: a busy log's first page (every filter that matches much) then costs no count.
+#[derive(Default)]
+struct CappedCounts(Mutex<HashMap<CountKey, u64>>);
+
+/// A filter as a count cache key: its canonical query string and its scope.
+type CountKey = (String, Option<BTreeSet<String>>);
+
+/// At most this many filters are remembered; then the cache starts over.
+const MAX_CACHED_COUNTS: usize = 1024;
 
 enum VocabularySource {
     Fixed(Vocabulary),
@@ -213,6 +229,7 @@ impl AuditApiBuilder {
                 closing: watch::channel(false).0,
                 streams: Arc::new(Semaphore::new(self.max_streams)),
                 keep_alive: self.keep_alive,
+                counts: CappedCounts::default(),
             }),
         })
     }
@@ -374,6 +391,32 @@ impl AuditApi {
                 "Recording this read failed unexpectedly.",
             )),
         }
+    }
+
+    /// How many events `filter` selects, up to [`COUNT_CAP`]: from the store, unless this
+    /// filter's count was already capped and nothing was purged since.
+    pub(crate) async fn count(&self, filter: &Filter) -> Result<Count, ApiError> {
+        let first = match self.tips().await {
+            Ok(tips) => Some(tips.borrow().first),
+            Err(_) => None,
+        };
+        let key: CountKey = (filter.to_query_string(), filter.organizations().cloned());
+        let counts = &self.inner.counts.0;
+        if let Some(first) = first {
+            let cached = counts.lock().unwrap_or_else(|e| e.into_inner()).get(&key) == Some(&first);
+            if cached {
+                return Ok(Count::AtLeast(COUNT_CAP));
+            }
+        }
+        let count = self.log().count(filter, COUNT_CAP).await?;
+        if let (Count::AtLeast(_), Some(first)) = (count, first) {
+            let mut counts = counts.lock().unwrap_or_else(|e| e.into_inner());
+            if counts.len() >= MAX_CACHED_COUNTS {
+                counts.clear();
+            }
+            counts.insert(key, first);
+        }
+        Ok(count)
     }
 
     /// A slot for one more stream, or 503.

@@ -32,6 +32,8 @@ pub(crate) const SHARED_BATCH: usize = 256;
 pub(crate) struct Tip {
     /// The highest log position assigned.
     pub head: u64,
+    /// The lowest position retained: it moves when the log is purged.
+    pub first: u64,
     /// The events after `recent.after` up to `head`, all of them, if the watcher read them.
     pub recent: Option<Arc<Recent>>,
 }
@@ -74,6 +76,7 @@ pub(crate) async fn start(
     let span = log.head().await?;
     let (tx, rx) = watch::channel(Tip {
         head: span.head,
+        first: span.first,
         recent: None,
     });
     let wake = Arc::new(Notify::new());
@@ -111,7 +114,10 @@ async fn follow(
             () = tx.closed() => return,
             _ = closing.wait_for(|c| *c) => return,
         }
-        let previous = tx.borrow().head;
+        let (previous, previous_first) = {
+            let tip = tx.borrow();
+            (tip.head, tip.first)
+        };
         let span = match log.head().await {
             Ok(span) => span,
             Err(e) => {
@@ -126,7 +132,7 @@ async fn follow(
                 continue;
             }
         };
-        if span.head == previous {
+        if span.head == previous && span.first == previous_first {
             continue;
         }
         let recent = if span.head > previous && span.head - previous <= SHARED_BATCH as u64 {
@@ -136,6 +142,7 @@ async fn follow(
         };
         tx.send_replace(Tip {
             head: span.head,
+            first: span.first,
             recent,
         });
     }
@@ -242,6 +249,7 @@ mod tests {
     fn shared_events_serve_only_positions_they_cover() {
         let tip = Tip {
             head: 13,
+            first: 1,
             recent: Some(Arc::new(Recent {
                 after: 10,
                 events: vec![stored(11), stored(12), stored(13)],
@@ -258,6 +266,7 @@ mod tests {
         assert_eq!(
             Tip {
                 head: 13,
+                first: 1,
                 recent: None
             }
             .events_after(10),

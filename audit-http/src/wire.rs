@@ -11,6 +11,7 @@
 //! and `organization_id` are whatever the application recorded (a numeric id renders as
 //! `"7"`); a strict `codersdk` client needs the application to record UUIDs there.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
@@ -19,9 +20,11 @@ use uuid::Uuid;
 
 use audit_core::{Actor, AuditEvent, Diff};
 
-/// One audit log entry, as the API returns it.
+/// One audit log entry, as the API returns it. It borrows from the event it shows
+/// ([`AuditLog::new`]); a client that reads the API deserializes an owned
+/// `AuditLog<'static>`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AuditLog {
+pub struct AuditLog<'a> {
     /// The event id (a UUID v7).
     pub id: Uuid,
     /// The request the event belongs to, if any.
@@ -29,78 +32,89 @@ pub struct AuditLog {
     /// When it happened (UTC, RFC 3339).
     pub time: DateTime<Utc>,
     /// The organization of the resource; `null` for a site-wide event.
-    pub organization_id: Option<String>,
+    #[serde(borrow)]
+    pub organization_id: Option<Cow<'a, str>>,
     /// The client's address.
     pub ip: Option<IpAddr>,
     /// The client's user agent.
-    pub user_agent: Option<String>,
+    #[serde(borrow)]
+    pub user_agent: Option<Cow<'a, str>>,
     /// The resource type, e.g. `workspace`.
-    pub resource_type: String,
+    #[serde(borrow)]
+    pub resource_type: Cow<'a, str>,
     /// The resource's id.
-    pub resource_id: String,
+    #[serde(borrow)]
+    pub resource_id: Cow<'a, str>,
     /// The resource's name.
-    pub resource_target: String,
+    #[serde(borrow)]
+    pub resource_target: Cow<'a, str>,
     /// The resource's icon.
-    pub resource_icon: String,
+    #[serde(borrow)]
+    pub resource_icon: Cow<'a, str>,
     /// The action, e.g. `write`.
-    pub action: String,
+    #[serde(borrow)]
+    pub action: Cow<'a, str>,
     /// What changed; a secret field shows only `{"secret": true}`.
-    pub diff: Diff,
+    pub diff: Cow<'a, Diff>,
     /// How it ended (HTTP-style).
     pub status_code: u16,
     /// Application-defined context.
-    pub additional_fields: serde_json::Map<String, serde_json::Value>,
+    pub additional_fields: Cow<'a, serde_json::Map<String, serde_json::Value>>,
     /// One line for humans, e.g. `alice updated workspace dev`.
     pub description: String,
     /// Who did it, as recorded; `null` when the event has no actor.
-    pub user: Option<User>,
+    #[serde(borrow)]
+    pub user: Option<User<'a>>,
     /// The event's log position: increases in commit order, with no gaps.
     pub seq: u64,
 }
 
 /// The actor of an [`AuditLog`], as recorded with the event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct User {
+pub struct User<'a> {
     /// The actor's id.
-    pub id: String,
+    #[serde(borrow)]
+    pub id: Cow<'a, str>,
     /// The actor's username at event time.
-    pub username: String,
+    #[serde(borrow)]
+    pub username: Cow<'a, str>,
     /// The actor's email at event time.
-    pub email: String,
+    #[serde(borrow)]
+    pub email: Cow<'a, str>,
 }
 
-impl User {
+impl<'a> User<'a> {
     /// The recorded actor, or `None` if the event has none (every part empty).
-    pub fn of(actor: &Actor) -> Option<User> {
+    pub fn of(actor: &'a Actor) -> Option<User<'a>> {
         if actor.id.is_empty() && actor.username.is_empty() && actor.email.is_empty() {
             return None;
         }
         Some(User {
-            id: actor.id.clone(),
-            username: actor.username.clone(),
-            email: actor.email.clone(),
+            id: Cow::Borrowed(&actor.id),
+            username: Cow::Borrowed(&actor.username),
+            email: Cow::Borrowed(&actor.email),
         })
     }
 }
 
-impl AuditLog {
-    /// The entry for `event`, stored at log position `seq`.
-    pub fn new(seq: u64, event: &AuditEvent) -> Self {
+impl<'a> AuditLog<'a> {
+    /// The entry for `event`, stored at log position `seq`, borrowing its parts.
+    pub fn new(seq: u64, event: &'a AuditEvent) -> Self {
         AuditLog {
             id: event.id,
             request_id: event.request_id,
             time: event.time,
-            organization_id: event.organization_id.clone(),
+            organization_id: event.organization_id.as_deref().map(Cow::Borrowed),
             ip: event.ip,
-            user_agent: event.user_agent.clone(),
-            resource_type: event.resource_type.clone(),
-            resource_id: event.resource_id.clone(),
-            resource_target: event.resource_target.clone(),
-            resource_icon: event.resource_icon.clone(),
-            action: event.action.clone(),
-            diff: event.diff.clone(),
+            user_agent: event.user_agent.as_deref().map(Cow::Borrowed),
+            resource_type: Cow::Borrowed(&event.resource_type),
+            resource_id: Cow::Borrowed(&event.resource_id),
+            resource_target: Cow::Borrowed(&event.resource_target),
+            resource_icon: Cow::Borrowed(&event.resource_icon),
+            action: Cow::Borrowed(&event.action),
+            diff: Cow::Borrowed(&event.diff),
             status_code: event.status_code,
-            additional_fields: event.additional_fields.clone(),
+            additional_fields: Cow::Borrowed(&event.additional_fields),
             description: event.description(),
             user: User::of(&event.actor),
             seq,
@@ -116,9 +130,10 @@ impl AuditLog {
 
 /// The body of `GET /api/v2/audit`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AuditLogsResponse {
+pub struct AuditLogsResponse<'a> {
     /// One page, newest first.
-    pub audit_logs: Vec<AuditLog>,
+    #[serde(borrow)]
+    pub audit_logs: Vec<AuditLog<'a>>,
     /// How many events the query selects, counted up to a cap.
     pub count: u64,
     /// Whether `count` stopped at the cap (there are at least that many).
@@ -197,9 +212,10 @@ mod tests {
 
     #[test]
     fn json_lines_stay_one_line_and_round_trip() {
-        let log = AuditLog::new(3, &event());
+        let event = event();
+        let log = AuditLog::new(3, &event);
         let line = log.to_json_line();
         assert_eq!(line.lines().count(), 1);
-        assert_eq!(serde_json::from_str::<AuditLog>(&line).unwrap(), log);
+        assert_eq!(serde_json::from_str::<AuditLog<'_>>(&line).unwrap(), log);
     }
 }
