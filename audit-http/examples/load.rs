@@ -151,6 +151,7 @@ fn run(o: &Options) {
             (after.saturating_sub(before)) as f64 / o.streams as f64
         );
         let appended = Arc::new(Mutex::new(HashMap::new()));
+        let mut writer = tokio::task::block_in_place(|| audit_core::store::open(&o.store).unwrap());
         for i in 0..o.appends {
             let event = AuditEvent::builder("write")
                 .actor(Actor::new("u", "loader", "l@example.com"))
@@ -159,9 +160,7 @@ fn run(o: &Options) {
                 .build();
             let started = Instant::now();
             appended.lock().unwrap().insert(event.id, started);
-            let mut s = audit_core::store::open(&o.store).unwrap();
-            tokio::task::block_in_place(|| s.append(&[event]).unwrap());
-            drop(s);
+            tokio::task::block_in_place(|| writer.append(&[event]).unwrap());
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
@@ -182,6 +181,7 @@ fn run(o: &Options) {
         for s in streams {
             s.abort();
         }
+        tokio::task::block_in_place(|| drop(writer));
     });
 
     runtime.block_on(async {
