@@ -137,7 +137,7 @@ impl From<LogError> for ApiError {
             LogError::Store(e @ (StoreError::Corrupt(_) | StoreError::Unsupported(_))) => {
                 log_error(&format!("audit store: {e}"));
                 ApiError::internal(
-                    "The audit store holds data that cannot be read; the error is logged on the server.",
+                    "The audit store cannot be read by this server; the error is logged on the server.",
                 )
             }
             LogError::Store(e) => {

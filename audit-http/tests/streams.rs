@@ -292,6 +292,35 @@ on_every_store! {
         assert!(reads.iter().any(|e| e.action == "read" && e.actor.username == "audra" && e.additional_fields["endpoint"] == "/api/v2/audit/watch"));
     };
 
+    a_websocket_client_that_talks_too_much_is_cut_off_and_the_server_goes_on => |f: Fixture| async move {
+        use futures_util::SinkExt;
+        use tokio_tungstenite::tungstenite::Message;
+        f.append(&dataset());
+        let server = f.start().await;
+        let mut ws = server.ws("/api/v2/audit/watch", &f.tokens.owner).await;
+        ws.socket.send(Message::text("hello")).await.unwrap();
+        ws.socket.send(Message::binary(vec![0u8; 64 * 1024])).await.unwrap();
+        // The oversized message ends this socket (a close, or the connection dropped) ...
+        let ended = tokio::time::timeout(WAIT, async {
+            use futures_util::StreamExt;
+            loop {
+                match ws.socket.next().await {
+                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
+                    Some(Ok(_)) => {}
+                }
+            }
+        })
+        .await;
+        assert!(ended.is_ok(), "the socket was not closed");
+        // ... and nothing else.
+        assert_eq!(server.get("/healthz", None).await.status, 200);
+        let mut again = server.ws("/api/v2/audit/watch?after=5", &f.tokens.owner).await;
+        match again.next(WAIT).await {
+            WsItem::Json(v) => assert_eq!(v["seq"], 6),
+            other => panic!("{other:?}"),
+        }
+    };
+
     shutdown_ends_every_stream_cleanly => |f: Fixture| async move {
         f.append(&dataset());
         let server = f.start().await;
