@@ -4,8 +4,12 @@
 mod export;
 mod purge;
 mod query;
+#[cfg(feature = "serve")]
+mod serve;
 mod stats;
 mod tail;
+#[cfg(feature = "serve")]
+mod token;
 
 use audit_core::query::{AdditionalKey, BUILD_REASON, Filter, UserMatch};
 use audit_core::store::{Store, StoreUrl};
@@ -42,6 +46,12 @@ impl Context {
 /// Opens the store and runs the subcommand. Only a purge writes (and may migrate an older
 /// store); every other command opens the store read-only and never changes it.
 pub fn run(cli: Cli) -> Result<(), Failure> {
+    // Tokens live in their own file: no store is opened for them.
+    #[cfg(feature = "serve")]
+    let cli = match cli.command {
+        Command::Token(command) => return token::run(command),
+        command => Cli { command, ..cli },
+    };
     let url: StoreUrl = cli.store.parse()?;
     let sqlite = match &url {
         StoreUrl::Sqlite(path) => Some(path.as_path()),
@@ -56,6 +66,11 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
              `cargo run -p audit-examples` writes one to target/audit-demo/audit.db",
             path.display()
         )));
+    }
+    #[cfg(feature = "serve")]
+    if let Command::Serve(args) = cli.command {
+        let keys = std::iter::once(BUILD_REASON).chain(cli.keys).collect();
+        return serve::run(&url, keys, args);
     }
     let writes = matches!(&cli.command, Command::Purge(args) if !args.dry_run);
     let store = if writes {
@@ -75,5 +90,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Purge(args) => purge::run(&mut cx, args),
         Command::Stats(args) => stats::run(&mut cx, args),
         Command::Tail(args) => tail::run(&mut cx, args),
+        #[cfg(feature = "serve")]
+        Command::Serve(_) | Command::Token(_) => unreachable!("run without a store, above"),
     }
 }
