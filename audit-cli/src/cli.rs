@@ -61,6 +61,13 @@ pub enum Command {
     /// Prints the fingerprint of a candidate secret value read from standard input (never
     /// from the command line), to compare with the fingerprints in the log. Needs no store.
     Fingerprint(FingerprintArgs),
+    /// Serves the log over HTTP (the Coder-compatible API and live streams) to token holders.
+    #[cfg(feature = "serve")]
+    Serve(ServeArgs),
+    /// Creates, lists and revokes the API tokens of `audit serve`.
+    #[cfg(feature = "serve")]
+    #[command(subcommand)]
+    Token(TokenCommand),
 }
 
 #[derive(Args)]
@@ -159,6 +166,91 @@ pub struct TailArgs {
     /// Stop after this many events (for scripts and tests).
     #[arg(long)]
     pub max_events: Option<u64>,
+}
+
+#[cfg(feature = "serve")]
+#[derive(Args)]
+pub struct ServeArgs {
+    /// The token file (`audit token create` writes it); the log is never served without one.
+    #[arg(long)]
+    pub tokens: Option<PathBuf>,
+    /// The address to listen on (port 0: any free port; the URL is printed).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
+}
+
+/// `audit token …`.
+#[cfg(feature = "serve")]
+#[derive(Subcommand)]
+pub enum TokenCommand {
+    /// Creates a token and prints it, alone, on standard output (the file keeps only a hash).
+    Create(TokenCreateArgs),
+    /// Lists the tokens of a file: ids, users, roles, organizations (never the tokens).
+    List(TokenListArgs),
+    /// Revokes a token by its id (a running `audit serve` stops accepting it within a second).
+    Revoke(TokenRevokeArgs),
+}
+
+#[cfg(feature = "serve")]
+#[derive(Args)]
+pub struct TokenCreateArgs {
+    /// The token file (created 0600 if missing).
+    #[arg(long)]
+    pub tokens: PathBuf,
+    /// The user the token signs in as (what `username:me` stands for).
+    #[arg(long)]
+    pub user: String,
+    /// What the token may read.
+    #[arg(long, value_enum)]
+    pub role: Role,
+    /// An organization the role applies to (repeatable); none: site-wide.
+    #[arg(long = "org", value_name = "ID")]
+    pub orgs: Vec<String>,
+}
+
+#[cfg(feature = "serve")]
+#[derive(Args)]
+pub struct TokenListArgs {
+    /// The token file.
+    #[arg(long)]
+    pub tokens: PathBuf,
+    /// Print JSON lines instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[cfg(feature = "serve")]
+#[derive(Args)]
+pub struct TokenRevokeArgs {
+    /// The token file.
+    #[arg(long)]
+    pub tokens: PathBuf,
+    /// The token's id, as `audit token list` shows it.
+    pub id: String,
+}
+
+/// The roles a token can carry.
+#[cfg(feature = "serve")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Role {
+    /// Reads every event.
+    Owner,
+    /// Reads the events of its organizations (every event without --org).
+    Auditor,
+    /// Reads nothing (403): a signed-in user without an audit role.
+    Member,
+}
+
+#[cfg(feature = "serve")]
+impl Role {
+    /// The role's name in the token file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => audit_http::OWNER,
+            Role::Auditor => audit_http::AUDITOR,
+            Role::Member => "member",
+        }
+    }
 }
 
 #[derive(Args)]

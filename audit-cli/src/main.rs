@@ -6,6 +6,8 @@
 //! audit purge --older-than 365d [--archive FILE] [--dry-run]
 //! audit stats [--json]
 //! audit tail 'action:login'
+//! audit token create --tokens tokens.json --user alice --role auditor [--org ID]...
+//! audit serve --tokens tokens.json [--listen 127.0.0.1:8080]
 //! ```
 //!
 //! The store is `--store URL` (or `AUDIT_STORE_URL`): `sqlite://path` (the default,

@@ -189,6 +189,65 @@ pub fn filters_select_what_matches_selects(store: &mut dyn Store) {
     }
 }
 
+/// A reader's organization scope (`Filter::with_organizations`) and the `organization_id`
+/// key select in the store what `Filter::matches` selects: pages, counts and followers; a
+/// site-wide event (no organization) never passes a scope.
+pub fn organization_scopes_select_what_matches_selects(store: &mut dyn Store) {
+    let mut events = dataset(90);
+    for (i, e) in events.iter_mut().enumerate() {
+        e.organization_id = match i % 3 {
+            0 => Some("org-1".into()),
+            1 => Some("org-2".into()),
+            _ => None,
+        };
+    }
+    for chunk in events.chunks(40) {
+        store.append(chunk).unwrap();
+    }
+    let filters = [
+        parse("organization_id:org-2"),
+        parse("organization_id:org-3"),
+        Filter::default().with_organizations(["org-1"]),
+        parse("username:alice").with_organizations(["org-1", "org-2"]),
+        parse("organization_id:org-2").with_organizations(["org-1"]),
+        Filter::default().with_organizations(Vec::<String>::new()),
+        Filter::default()
+            .with_organizations(["org-1", "org-2"])
+            .with_organizations(["org-2", "org-9"]),
+    ];
+    for filter in filters {
+        let want = expected(&events, &filter);
+        assert!(
+            events
+                .iter()
+                .filter(|e| want.contains(&e.id))
+                .all(|e| filter.organizations().is_none() || e.organization_id.is_some()),
+            "{filter:?}"
+        );
+        for limit in [1, 7, 1000] {
+            assert_eq!(
+                all_pages(store, &filter, limit),
+                want,
+                "{filter:?}, page size {limit}"
+            );
+        }
+        assert_eq!(
+            store.count(&filter, 1000).unwrap(),
+            Count::Exact(want.len() as u64),
+            "{filter:?}"
+        );
+        let followed: Vec<Uuid> = store
+            .newer(&filter, Some(0), 1000)
+            .unwrap()
+            .iter()
+            .map(|e| e.id)
+            .collect();
+        let mut in_log_order = want.clone();
+        in_log_order.sort_by_key(|id| events.iter().position(|e| e.id == *id));
+        assert_eq!(followed, in_log_order, "{filter:?}");
+    }
+}
+
 pub fn date_to_includes_the_last_microsecond_of_its_day(store: &mut dyn Store) {
     let mut events = dataset(3);
     let day_end = Utc
@@ -771,6 +830,7 @@ macro_rules! conformance_suite {
             use super::*;
             conformance_suite!(@store $harness;
                 filters_select_what_matches_selects,
+                organization_scopes_select_what_matches_selects,
                 date_to_includes_the_last_microsecond_of_its_day,
                 events_round_trip_exactly_and_secrets_never_reach_storage,
                 appends_are_idempotent_by_event_id,

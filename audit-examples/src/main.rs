@@ -108,6 +108,19 @@ fn run(out: &std::path::Path) -> Result<(), String> {
         "  cargo run -p audit-cli -- --store sqlite://{} export 'build_reason:autostart' --format csv",
         db.display()
     );
+    let dir = out.display();
+    println!();
+    println!("Serve it over HTTP (Coder's /api/v2/audit, live streams), to the holder of a token:");
+    println!(
+        "  cargo run -q -p audit-cli -- token create --tokens {dir}/tokens.json --user alice --role owner > {dir}/token"
+    );
+    println!(
+        "  cargo run -q -p audit-cli -- --store sqlite://{} serve --tokens {dir}/tokens.json",
+        db.display()
+    );
+    println!(
+        "  curl -H \"Authorization: Bearer $(cat {dir}/token)\" 'http://127.0.0.1:8080/api/v2/audit?q=resource_type:workspace&limit=2'"
+    );
     let failed: u64 = stats.backends.iter().map(|b| b.failed + b.dropped).sum();
     if failed > 0 {
         return Err(format!(

@@ -7,8 +7,12 @@ mod fingerprint;
 mod keygen;
 mod purge;
 mod query;
+#[cfg(feature = "serve")]
+mod serve;
 mod stats;
 mod tail;
+#[cfg(feature = "serve")]
+mod token;
 mod verify;
 
 use audit_core::query::{AdditionalKey, BUILD_REASON, Filter, UserMatch};
@@ -45,12 +49,15 @@ impl Context {
 
 /// Opens the store and runs the subcommand. Only a purge and a checkpoint write (and may
 /// migrate an older store); every other command opens the store read-only and never changes
-/// it. `keygen` and `fingerprint` need no store.
+/// it. `keygen`, `fingerprint` and `token` need no store.
 pub fn run(cli: Cli) -> Result<(), Failure> {
-    let command = match cli.command {
+    // Keys and tokens live in their own files: no store is opened for them.
+    let cli = match cli.command {
+        #[cfg(feature = "serve")]
+        Command::Token(command) => return token::run(command),
         Command::Keygen(args) => return keygen::run(args),
         Command::Fingerprint(args) => return fingerprint::run(args),
-        other => other,
+        command => Cli { command, ..cli },
     };
     let url: StoreUrl = cli.store.parse()?;
     let sqlite = match &url {
@@ -67,7 +74,12 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             path.display()
         )));
     }
-    let writes = match &command {
+    #[cfg(feature = "serve")]
+    if let Command::Serve(args) = cli.command {
+        let keys = std::iter::once(BUILD_REASON).chain(cli.keys).collect();
+        return serve::run(&url, keys, args);
+    }
+    let writes = match &cli.command {
         Command::Purge(args) => !args.dry_run,
         Command::Checkpoint(_) => true,
         _ => false,
@@ -83,7 +95,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         keys: std::iter::once(BUILD_REASON).chain(cli.keys).collect(),
         me: cli.me,
     };
-    match command {
+    match cli.command {
         Command::Query(args) => query::run(&mut cx, args),
         Command::Export(args) => export::run(&mut cx, args),
         Command::Purge(args) => purge::run(&mut cx, args),
@@ -91,8 +103,8 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Tail(args) => tail::run(&mut cx, args),
         Command::Verify(args) => verify::run(&mut cx, args),
         Command::Checkpoint(args) => checkpoint::run(&mut cx, args),
-        // Run above, before any store is opened.
-        Command::Keygen(args) => keygen::run(args),
-        Command::Fingerprint(args) => fingerprint::run(args),
+        Command::Keygen(_) | Command::Fingerprint(_) => unreachable!("run without a store, above"),
+        #[cfg(feature = "serve")]
+        Command::Serve(_) | Command::Token(_) => unreachable!("run without a store, above"),
     }
 }

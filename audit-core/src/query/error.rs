@@ -49,7 +49,7 @@ impl fmt::Display for Validation {
 /// assert_eq!(json["message"], "Invalid audit search query.");
 /// assert_eq!(err.to_string().lines().collect::<Vec<_>>(), [
 ///     "Invalid audit search query.",
-///     r#"  colour: "colour" is not a valid query key. Valid keys: resource_type, resource_id, resource_target, action, username, email, date_from, date_to, request_id."#,
+///     r#"  colour: "colour" is not a valid query key. Valid keys: resource_type, resource_id, resource_target, action, username, email, date_from, date_to, request_id, organization_id."#,
 ///     r#"  date_from: Query key "date_from" must be a calendar date in the format YYYY-MM-DD (e.g. 2024-01-31), got "yesterday"."#,
 /// ]);
 /// ```

@@ -1,7 +1,7 @@
 //! [`Filter`]: a parsed query, its getters for the stores, in-memory matching, and its
 //! query-string and JSON forms; [`UserMatch`], the value of `username:`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::OnceLock;
 
@@ -80,6 +80,9 @@ pub struct Filter {
     terms: BTreeMap<Key, Value>,
     /// The application-defined terms, by key.
     additional: BTreeMap<String, String>,
+    /// The reader's scope: `None` for every event, else only events of these organizations
+    /// (never a site-wide event). Not a term of the query: the server sets it.
+    organizations: Option<BTreeSet<String>>,
 }
 
 impl Filter {
@@ -193,6 +196,50 @@ impl Filter {
         }
     }
 
+    /// `organization_id:` — the organization of the event's resource, exactly. A site-wide
+    /// event (no organization) never matches.
+    pub fn organization_id(&self) -> Option<&str> {
+        self.text(Key::OrganizationId)
+    }
+
+    /// The organizations this filter is restricted to ([`with_organizations`](Self::with_organizations)),
+    /// or `None` when it is not restricted.
+    pub fn organizations(&self) -> Option<&BTreeSet<String>> {
+        self.organizations.as_ref()
+    }
+
+    /// Restricts the filter to events of `organizations`: a reader's scope, applied by the
+    /// store's query. Site-wide events (no organization) are left out; an empty list selects
+    /// nothing. A restriction only narrows: restricting again keeps the organizations in both.
+    /// It is not a term of the query, so it is in neither the query string nor the JSON form.
+    ///
+    /// ```
+    /// use audit_core::AuditEvent;
+    /// use audit_core::query::Filter;
+    ///
+    /// let scoped = Filter::default().with_organizations(["org-1", "org-2"]);
+    /// let org = |o: &str| AuditEvent::builder("write").organization_id(o).build();
+    /// assert!(scoped.matches(&org("org-2"), None));
+    /// assert!(!scoped.matches(&org("org-3"), None));
+    /// assert!(!scoped.matches(&AuditEvent::builder("login").build(), None), "site-wide");
+    ///
+    /// let narrower = scoped.with_organizations(["org-2", "org-3"]);
+    /// assert_eq!(narrower.organizations().unwrap().iter().collect::<Vec<_>>(), ["org-2"]);
+    /// assert_eq!(narrower.to_query_string(), "");
+    /// ```
+    pub fn with_organizations<I, S>(mut self, organizations: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let given: BTreeSet<String> = organizations.into_iter().map(Into::into).collect();
+        self.organizations = Some(match self.organizations.take() {
+            Some(current) => current.intersection(&given).cloned().collect(),
+            None => given,
+        });
+        self
+    }
+
     /// The value of an application-defined key (e.g. `build_reason`), matched against the
     /// event's `additional_fields[key]`.
     pub fn additional(&self, key: &str) -> Option<&str> {
@@ -251,6 +298,11 @@ impl Filter {
         self.with(Key::RequestId, Value::Id(id))
     }
 
+    /// Sets `organization_id`.
+    pub fn with_organization_id(self, value: impl Into<String>) -> Self {
+        self.with(Key::OrganizationId, Value::Text(value.into()))
+    }
+
     /// Sets an application-defined term (not validated; `key` should be lower-case).
     pub fn with_additional(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.additional.insert(key.into(), value.into());
@@ -302,7 +354,13 @@ impl Filter {
     /// assert!(!f.matches(&event, None));
     /// ```
     pub fn matches(&self, event: &AuditEvent, me: Option<&str>) -> bool {
-        self.terms
+        self.organizations.as_ref().is_none_or(|orgs| {
+            event
+                .organization_id
+                .as_ref()
+                .is_some_and(|org| orgs.contains(org))
+        }) && self
+            .terms
             .iter()
             .all(|(key, value)| key.matches(value, event, me))
             && self

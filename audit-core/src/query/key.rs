@@ -51,11 +51,13 @@ pub enum Key {
     DateTo,
     /// `request_id:` — the request the event was recorded in.
     RequestId,
+    /// `organization_id:` — the organization of the event's resource.
+    OrganizationId,
 }
 
 impl Key {
     /// Every built-in key, in canonical order (the declaration order of the variants).
-    pub const ALL: [Key; 9] = [
+    pub const ALL: [Key; 10] = [
         Key::ResourceType,
         Key::ResourceId,
         Key::ResourceTarget,
@@ -65,6 +67,7 @@ impl Key {
         Key::DateFrom,
         Key::DateTo,
         Key::RequestId,
+        Key::OrganizationId,
     ];
 
     /// The key as written in a query.
@@ -79,6 +82,7 @@ impl Key {
             Key::DateFrom => "date_from",
             Key::DateTo => "date_to",
             Key::RequestId => "request_id",
+            Key::OrganizationId => "organization_id",
         }
     }
 
@@ -87,6 +91,7 @@ impl Key {
         match self {
             Key::ResourceType => "a registered resource type",
             Key::ResourceId | Key::ResourceTarget | Key::Email => "any text",
+            Key::OrganizationId => "an organization id",
             Key::Action => "an action of a registered resource (of resource_type, if given)",
             Key::Username => "a username, or me for yourself",
             Key::DateFrom | Key::DateTo => "a date, YYYY-MM-DD",
@@ -106,6 +111,7 @@ impl Key {
             Key::DateFrom => "events at or after the first instant of this day (UTC)",
             Key::DateTo => "events up to the last instant of this day (UTC)",
             Key::RequestId => "events recorded in this request",
+            Key::OrganizationId => "events in this organization (never a site-wide event)",
         }
     }
 
@@ -130,7 +136,9 @@ impl Key {
             Key::Action => vocabulary
                 .check_action(resource_type, &value)
                 .map(|()| Value::Text(value)),
-            Key::ResourceId | Key::ResourceTarget | Key::Email => Ok(Value::Text(value)),
+            Key::ResourceId | Key::ResourceTarget | Key::Email | Key::OrganizationId => {
+                Ok(Value::Text(value))
+            }
             Key::Username => Ok(Value::User(UserMatch::from(value))),
             Key::DateFrom => self.day(&value, DayEdge::First),
             Key::DateTo => self.day(&value, DayEdge::Last),
@@ -170,7 +178,8 @@ impl Key {
             | Key::ResourceId
             | Key::ResourceTarget
             | Key::Action
-            | Key::Email => Kind::Text,
+            | Key::Email
+            | Key::OrganizationId => Kind::Text,
             Key::Username => Kind::User,
             Key::DateFrom | Key::DateTo => Kind::Day,
             Key::RequestId => Kind::Id,
@@ -194,6 +203,7 @@ impl Key {
             }
             (Key::DateFrom | Key::DateTo, Value::Day(day, edge)) => edge.holds(*day, event.time),
             (Key::RequestId, Value::Id(id)) => event.request_id == Some(*id),
+            (Key::OrganizationId, Value::Text(t)) => event.organization_id.as_deref() == Some(t),
             // Unreachable: `Filter::set` stores only values of the key's kind.
             _ => false,
         }
@@ -327,7 +337,7 @@ mod tests {
         }
         // The variant after the last one in ALL would be number ALL.len(): a variant added
         // to the enum but not to ALL fails the check above or this one.
-        assert_eq!(Key::RequestId as usize + 1, Key::ALL.len());
+        assert_eq!(Key::OrganizationId as usize + 1, Key::ALL.len());
         assert_eq!(Key::from_name("Resource_Type"), None);
         assert_eq!(Key::from_name("build_reason"), None);
     }

@@ -30,6 +30,7 @@
 //! | `date_from` | a date, YYYY-MM-DD | events at or after the first instant of this day (UTC) |
 //! | `date_to` | a date, YYYY-MM-DD | events up to the last instant of this day (UTC) |
 //! | `request_id` | a UUID | events recorded in this request |
+//! | `organization_id` | an organization id | events in this organization (never a site-wide event) |
 //!
 //! These are the built-in [`Key`]s (the table is checked against them). An application adds
 //! its own keys, matched against `additional_fields[key]`, to a [`Vocabulary`] as

@@ -176,11 +176,26 @@ impl Where {
             ("resource_id", filter.resource_id()),
             ("resource_target", filter.resource_target()),
             ("action", filter.action()),
+            ("organization_id", filter.organization_id()),
         ];
         for (column, value) in columns {
             if let Some(value) = value {
                 let p = w.param(Param::Text(value.to_owned()));
                 w.terms.push(format!("{column} = {p}"));
+            }
+        }
+        // The reader's scope: only these organizations, never a site-wide event (whose
+        // organization is NULL, which `IN` never matches).
+        if let Some(orgs) = filter.organizations() {
+            if orgs.is_empty() {
+                w.terms.push("1 = 0".to_owned());
+            } else {
+                let params: Vec<String> = orgs
+                    .iter()
+                    .map(|org| w.param(Param::Text(org.clone())))
+                    .collect();
+                w.terms
+                    .push(format!("organization_id IN ({})", params.join(", ")));
             }
         }
         if let Some(email) = filter.email() {

@@ -1,0 +1,92 @@
+//! `audit serve`: the HTTP API over the store (audit-http), for holders of a token from a
+//! token file.
+//!
+//! It never starts without a token file: the log is never served open by accident. It
+//! records every read of the log (an `audit_log` `read` or `export` event, by the reader)
+//! into the store it serves, prints the URL it serves on once it is listening, and stops
+//! gracefully on SIGINT or SIGTERM: open streams end, requests in flight finish, recorded
+//! reads are written.
+
+use std::io::Write;
+
+use audit_core::Auditor;
+use audit_core::backends::StoreBackend;
+use audit_core::query::AdditionalKey;
+use audit_core::store::StoreUrl;
+use audit_http::tokens::TokenFile;
+use audit_http::{AuditApi, Readers};
+
+use crate::cli::ServeArgs;
+use crate::error::Failure;
+
+pub fn run(store_url: &StoreUrl, keys: Vec<AdditionalKey>, args: ServeArgs) -> Result<(), Failure> {
+    let tokens = args.tokens.ok_or_else(|| {
+        Failure::usage(
+            "audit serve needs --tokens FILE: the audit log is never served without \
+             authentication. Create a token first: audit token create --tokens tokens.json \
+             --user NAME --role owner",
+        )
+    })?;
+    let authorizer = TokenFile::new(&tokens).authorizer()?;
+    // Reads are recorded into the store being served.
+    let writer = store_url.open()?;
+    let auditor = Auditor::builder()
+        .backend(StoreBackend::from_box(writer))
+        .build()
+        .map_err(|e| Failure::context("cannot start the auditor", e))?;
+    let api = AuditApi::builder(Readers::url(store_url.clone()))
+        .authorizer(authorizer)
+        .auditor(auditor.clone())
+        .vocabulary_from_store(keys)
+        .build()
+        .map_err(Failure::usage)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::context("cannot start the server's runtime", e))?;
+    let served = runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(&args.listen)
+            .await
+            .map_err(|e| Failure::context(format!("cannot listen on {}", args.listen), e))?;
+        let addr = listener.local_addr()?;
+        let mut out = std::io::stdout().lock();
+        writeln!(
+            out,
+            "Serving the audit log on http://{addr}/api/v2/audit (health: http://{addr}/healthz). Stop with Ctrl-C."
+        )?;
+        out.flush()?;
+        drop(out);
+        audit_http::serve(listener, api, shutdown_signal())
+            .await
+            .map_err(|e| Failure::context("the server failed", e))
+    });
+    // Write the reads recorded before the shutdown.
+    auditor.shutdown();
+    served?;
+    eprintln!("audit serve: stopped");
+    Ok(())
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = interrupt => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}
