@@ -177,6 +177,10 @@ pub struct ServeArgs {
     /// The address to listen on (port 0: any free port; the URL is printed).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: String,
+    /// A public key file the store's checkpoints are checked with when an owner verifies the
+    /// log (GET /api/v2/audit/verify); repeat for older keys.
+    #[arg(long = "public-key", value_name = "FILE")]
+    pub public_keys: Vec<PathBuf>,
 }
 
 /// `audit token …`.

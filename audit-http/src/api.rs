@@ -12,6 +12,7 @@ use axum::extract::ConnectInfo;
 use axum::http::request::Parts;
 use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore, watch};
 
+use audit_core::chain::VerifierKey;
 use audit_core::query::{AdditionalKey, Filter, Vocabulary};
 use audit_core::store::Count;
 use audit_core::{AuditEvent, Auditor};
@@ -20,6 +21,7 @@ use crate::auth::{Authorizer, Principal, Rejection, Scope};
 use crate::error::ApiError;
 use crate::log::{Log, Readers};
 use crate::routes::COUNT_CAP;
+use crate::verify::Verification;
 use crate::watcher::{self, Tip, WatchOptions};
 
 /// The resource type of the events that record reads of the log.
@@ -72,6 +74,10 @@ struct Inner {
     streams: Arc<Semaphore>,
     keep_alive: Duration,
     counts: CappedCounts,
+    /// The public keys the store's checkpoints are checked with.
+    checkpoint_keys: Vec<VerifierKey>,
+    /// One verification of the log at a time; the outcome of the latest.
+    verification: tokio::sync::Mutex<Option<Verification>>,
 }
 
 /// The filters whose count reached the cap, with the log's first position when it did.
@@ -106,6 +112,7 @@ pub struct AuditApiBuilder {
     deadline: Duration,
     max_streams: usize,
     keep_alive: Duration,
+    checkpoint_keys: Vec<VerifierKey>,
 }
 
 /// Why an [`AuditApi`] could not be built.
@@ -197,6 +204,14 @@ impl AuditApiBuilder {
 
     /// The API.
     ///
+    /// The public keys the checkpoints the store keeps are checked with, when the log is
+    /// verified (`GET /api/v2/audit/verify`). Without them, those checkpoints are listed as
+    /// not checked.
+    pub fn checkpoint_keys(mut self, keys: Vec<VerifierKey>) -> Self {
+        self.checkpoint_keys = keys;
+        self
+    }
+
     /// # Errors
     /// No authorizer or no auditor.
     pub fn build(self) -> Result<AuditApi, BuildError> {
@@ -230,6 +245,8 @@ impl AuditApiBuilder {
                 streams: Arc::new(Semaphore::new(self.max_streams)),
                 keep_alive: self.keep_alive,
                 counts: CappedCounts::default(),
+                checkpoint_keys: self.checkpoint_keys,
+                verification: tokio::sync::Mutex::new(None),
             }),
         })
     }
@@ -254,7 +271,39 @@ impl AuditApi {
             deadline: DEFAULT_DEADLINE,
             max_streams: DEFAULT_MAX_STREAMS,
             keep_alive: DEFAULT_KEEP_ALIVE,
+            checkpoint_keys: Vec::new(),
         }
+    }
+
+    /// The outcome of the latest verification of the log (`GET /api/v2/audit/verify`), if
+    /// one ran: what the viewer's "integrity: verified up to #N at T" line shows.
+    pub fn last_verification(&self) -> Option<Verification> {
+        self.inner
+            .verification
+            .try_lock()
+            .ok()
+            .and_then(|last| last.clone())
+    }
+
+    /// Verifies the log (one verification at a time) and keeps the outcome.
+    pub(crate) async fn verify_log(
+        &self,
+    ) -> Result<
+        (
+            audit_core::chain::VerifyReport,
+            chrono::DateTime<chrono::Utc>,
+        ),
+        ApiError,
+    > {
+        let mut last = self.inner.verification.lock().await;
+        let options = audit_core::store::verify::VerifyOptions {
+            keys: self.inner.checkpoint_keys.clone(),
+            ..Default::default()
+        };
+        let report = self.log().verify(options).await?;
+        let at = chrono::Utc::now();
+        *last = Some(Verification::of(&report, at));
+        Ok((report, at))
     }
 
     /// Ends every open stream (SSE streams end, WebSockets close with 1001 "going away") and
@@ -457,5 +506,5 @@ pub(crate) struct Access<'a> {
 /// `vocabulary` plus the resource type of reads of the log itself, so that
 /// `resource_type:audit_log action:export` finds who exported it.
 fn with_audit_log(vocabulary: Vocabulary) -> Vocabulary {
-    vocabulary.resource(AUDIT_LOG_RESOURCE, &[READ, EXPORT])
+    vocabulary.resource(AUDIT_LOG_RESOURCE, &[READ, EXPORT, crate::verify::VERIFY])
 }

@@ -8,6 +8,7 @@
 //! | `GET /api/v2/audit/export?q=&format=csv\|jsonl` | everything `q` selects, as an attachment, streamed |
 //! | `GET /api/v2/audit/stream?q=&after=` | Server-Sent Events, in commit order, resumable with `Last-Event-ID` |
 //! | `GET /api/v2/audit/watch?q=&after=` | the same over a WebSocket |
+//! | `GET /api/v2/audit/verify` | owners only: is the log intact? the hash chain recomputed, with the stored checkpoints |
 //! | `GET /healthz` | 200 once the store answers |
 //!
 //! Mount [`router`] in an application (it keeps its own layers and routes), or run it
@@ -47,6 +48,7 @@ mod params;
 mod routes;
 mod stream;
 pub mod tokens;
+mod verify;
 mod watcher;
 mod wire;
 
@@ -63,6 +65,7 @@ pub use routes::{
 };
 pub use stream::CLOSE_RESET;
 pub use tokens::TokenAuthorizer;
+pub use verify::{VERIFY, VERIFY_PATH, Verification};
 pub use wire::{AuditLog, AuditLogsResponse, User};
 
 /// Serves [`router`] on `listener` until `shutdown` completes, then shuts down gracefully:

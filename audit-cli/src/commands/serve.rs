@@ -28,6 +28,11 @@ pub fn run(store_url: &StoreUrl, keys: Vec<AdditionalKey>, args: ServeArgs) -> R
         )
     })?;
     let authorizer = TokenFile::new(&tokens).authorizer()?;
+    let mut checkpoint_keys = Vec::new();
+    for path in &args.public_keys {
+        checkpoint_keys
+            .extend(audit_core::chain::VerifierKey::read_file(path).map_err(Failure::usage)?);
+    }
     // Reads are recorded into the store being served.
     let writer = store_url.open()?;
     let auditor = Auditor::builder()
@@ -38,6 +43,7 @@ pub fn run(store_url: &StoreUrl, keys: Vec<AdditionalKey>, args: ServeArgs) -> R
         .authorizer(authorizer)
         .auditor(auditor.clone())
         .vocabulary_from_store(keys)
+        .checkpoint_keys(checkpoint_keys)
         .build()
         .map_err(Failure::usage)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
