@@ -8,6 +8,10 @@
 //!   that serialises appenders, so positions become visible in order and a follower
 //!   ([`Store::newer`]) that goes on from the last position it saw misses nothing. Live
 //!   streams and the hash chain use it too;
+//! * every stored event is chained: its [`StoredEvent::hash`] is `SHA-256(previous hash ‖
+//!   canonical bytes)`, computed in the same transaction under the same lock, the head row
+//!   keeps the newest hash and a purge the hash of the last event it removed (see
+//!   [`crate::chain`]; [`verify`] checks a store, and takes signed checkpoints of it);
 //! * appends are idempotent by event id: a retried batch that had committed is not stored
 //!   twice and consumes no positions;
 //! * every string is storable: U+0000 (NUL), which Postgres refuses in `text` and `jsonb`,
@@ -23,11 +27,12 @@
 //! * counts are capped ([`Count::AtLeast`]), so a page never waits for a full count;
 //! * [`export`] streams any number of events in constant memory;
 //! * [`Store::purge`] deletes a prefix of the log in small batches, optionally archiving
-//!   first, so the retained log is always the contiguous span [`Store::head`] reports.
+//!   first, so the retained log is always the contiguous span [`Store::head`] reports;
+//! * [`Store::scan_chain`] reads the whole log in one snapshot for verification.
 //!
 //! Writers create and migrate; readers never write. [`StoreUrl::open`] (the store backend,
 //! `audit purge`) creates a missing store and applies pending migrations;
-//! [`StoreUrl::open_read_only`] (`audit query`, `export`, `stats`, `tail`) opens without
+//! [`StoreUrl::open_read_only`] (`audit query`, `export`, `stats`, `tail`, `verify`) opens without
 //! changing anything and fails clearly on something that is not an audit store.
 
 use chrono::{DateTime, Utc};
