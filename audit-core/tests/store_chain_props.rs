@@ -309,7 +309,7 @@ fn any_single_byte_change_to_any_stored_field_is_detected_on_postgres() {
         .collect();
     drop(admin_setup);
     let mut runner = TestRunner::new(Config {
-        cases: 200,
+        cases: 300,
         ..Config::default()
     });
     // The byte is replaced by a printable ASCII one, so the text stays UTF-8 more often.
