@@ -373,7 +373,7 @@ fn any_single_byte_change_to_any_stored_field_is_detected_on_postgres() {
     // Many changes reach the database; the rest are refused by it (invalid UTF-8, JSON,
     // addresses, times), as they would be for anyone.
     assert!(
-        applied.get() >= 60,
+        applied.get() >= 40,
         "only {} changes applied",
         applied.get()
     );
