@@ -12,7 +12,7 @@
 //! ```
 //!
 //! The format is C2SP's; the root hash is this log's chain hash at `size`
-//! ([`ChainHash`](super::ChainHash)) rather than an RFC 6962 Merkle tree root, so tools
+//! ([`ChainHash`]) rather than an RFC 6962 Merkle tree root, so tools
 //! that read C2SP checkpoints can check the signature, but proving that one checkpoint
 //! extends another is done by `audit verify`, which recomputes the chain between them.
 //!

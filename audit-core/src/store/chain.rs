@@ -1,6 +1,6 @@
-//! The hash chain in a store: the rows verification reads ([`ChainRow`]), the checkpoints a
-//! store keeps ([`StoredCheckpoint`]), and [`verify`], which checks a store's chain (with
-//! checkpoints and archives) without writing anything.
+//! The hash chain in a store: the rows verification reads ([`ChainRow`]) and the checkpoints
+//! a store keeps ([`StoredCheckpoint`]). [`verify`](super::verify) checks a store's chain
+//! (with checkpoints and archives) without writing anything.
 //!
 //! Stores chain every event they append (see [`crate::chain`]); how the hashes are computed
 //! and kept is the stores' business, under their writer lock. What is here reads.
