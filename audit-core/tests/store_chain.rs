@@ -559,6 +559,33 @@ fn checkpoints_catch_a_truncated_head_and_a_rewritten_chain() {
 }
 
 #[test]
+fn a_quiet_interval_still_gets_a_checkpoint() {
+    // Like CloudTrail's empty digest files: a checkpoint of an unchanged head (or of an empty
+    // log) asserts that nothing was appended since.
+    for db in stores("quiet") {
+        let mut writer = db.writer();
+        let (empty, _) = take_checkpoint(&mut *writer, &key(), Utc::now()).unwrap();
+        assert_eq!(empty.head, ChainHead::GENESIS);
+        append(&mut *writer, 1, 3);
+        let (first, a) = take_checkpoint(&mut *writer, &key(), Utc::now()).unwrap();
+        let (second, b) = take_checkpoint(&mut *writer, &key(), Utc::now()).unwrap();
+        assert_eq!(first.head, second.head);
+        assert_ne!(a, b, "{}: each checkpoint has its own time", db.name);
+        let report = verify_with(&db, &with_checkpoints(&[a, b]));
+        assert!(report.is_intact(), "{}: {report}", db.name);
+        // Two given, three stored (the empty log's included).
+        assert_eq!(report.checkpoints.len(), 5, "{report}");
+        assert!(
+            report
+                .checkpoints
+                .iter()
+                .all(|c| c.outcome == CheckpointOutcome::Matched),
+            "{report}"
+        );
+    }
+}
+
+#[test]
 fn stored_checkpoints_count_only_when_their_signature_holds() {
     for db in stores("stored_cp") {
         let mut writer = db.writer();
