@@ -204,6 +204,24 @@ fn a_purge_archive_joins_the_live_log() {
     std::fs::write(&archive, edited).unwrap();
     let out = fixture.run(&["verify", "--archive", archive.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    // A CSV export carries no positions or hashes: said so, not read as broken JSON.
+    let csv = fixture.path("export.csv");
+    let out = fixture.run(&[
+        "export",
+        "--format",
+        "csv",
+        "--bom",
+        "-o",
+        csv.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    let out = fixture.run(&["verify", "--archive", csv.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("CSV archive"),
+        "{}",
+        text(&out.stderr)
+    );
     // An export (newest first) verifies too.
     let export = fixture.path("export.jsonl");
     let out = fixture.run(&[

@@ -546,7 +546,9 @@ fn sqlite_raw(path: &Path, events: &[AuditEvent], tx_every: Option<usize>) -> Du
             }
             conn.execute_batch("BEGIN").unwrap();
         }
-        stmt.execute(sqlite_event_params!(e, i as i64 + 1)).unwrap();
+        // The chain hash column takes a constant: the raw path computes nothing.
+        stmt.execute(sqlite_event_params!(e, i as i64 + 1, &[0u8; 32][..]))
+            .unwrap();
     }
     if tx_every.is_some() {
         conn.execute_batch("COMMIT").unwrap();
@@ -598,10 +600,12 @@ fn postgres_raw(
         let additional = Value::Object(e.additional_fields.clone());
         let status = i32::from(e.status_code);
         let seq = i as i64 + 1;
+        // The chain hash column takes a constant: the raw path computes nothing.
+        let hash: &[u8] = &[0; 32];
         client
             .execute(
                 &stmt,
-                &postgres_event_params!(e, &diff, &additional, &status, &seq),
+                &postgres_event_params!(e, &diff, &additional, &status, &seq, &hash),
             )
             .unwrap();
     }

@@ -214,7 +214,7 @@ fn read_archive(path: &Path, verifier: &mut Verifier) -> Result<(), VerifyError>
         if read == 0 {
             break;
         }
-        if line.starts_with("id,time,") && number == 1 {
+        if number == 1 && line.trim_start_matches('\u{feff}').starts_with("id,time,") {
             return Err(VerifyError::CsvArchive(path.to_owned()));
         }
         if !line.trim().is_empty() {
