@@ -649,6 +649,50 @@ fn stores_made_before_the_chain_are_chained_when_migrated() {
     drop_schema(&url, schema);
 }
 
+/// Turns a store back into one of the previous version (log positions, no chain).
+fn unchain(db: &Db) {
+    let version = if db.is_sqlite() {
+        "PRAGMA user_version = 2"
+    } else {
+        "DELETE FROM audit_migrations WHERE version = 3"
+    };
+    db.sql(&format!(
+        "ALTER TABLE audit_logs DROP COLUMN hash;
+         ALTER TABLE audit_log_head DROP COLUMN hash;
+         ALTER TABLE audit_log_head DROP COLUMN purged_hash;
+         DROP TABLE audit_checkpoints;
+         {version};"
+    ));
+}
+
+#[test]
+fn stores_with_positions_but_no_chain_are_chained_when_a_writer_opens_them() {
+    for db in stores("unchained") {
+        let mut writer = db.writer();
+        append(&mut *writer, 1, 12);
+        let cutoff = Utc.with_ymd_and_hms(2024, 2, 1, 0, 0, 0).unwrap();
+        let purged = writer
+            .purge(&PurgeOptions::older_than(cutoff), None, &mut |_| {})
+            .unwrap()
+            .events;
+        assert!(purged > 0);
+        drop(writer);
+        unchain(&db);
+        // Readers refuse the older schema; a writer migrates it and chains what is left.
+        let mut writer = db.writer();
+        let span = writer.chain().unwrap();
+        assert_eq!(span.anchor.seq, purged);
+        let report = verify_plain(&db);
+        assert!(report.is_intact(), "{}: {report}", db.name);
+        assert_eq!(report.events_verified, 12 - purged, "{}", db.name);
+        assert_eq!(report.unchecked[0].reason, UncheckedReason::Purged);
+        assert_eq!(report.head, span.head);
+        // Appends go on from the chained head.
+        append(&mut *writer, 13, 14);
+        assert!(verify_plain(&db).is_intact(), "{}", db.name);
+    }
+}
+
 #[test]
 fn verifying_never_writes() {
     for db in stores("read_only") {
