@@ -181,6 +181,17 @@ pub struct ServeArgs {
     /// log (GET /api/v2/audit/verify); repeat for older keys.
     #[arg(long = "public-key", value_name = "FILE")]
     pub public_keys: Vec<PathBuf>,
+    /// Sign a checkpoint of the log's head this often (e.g. 1h), even when nothing was
+    /// appended, and record it in the store; needs --signing-key.
+    #[arg(long, value_parser = parse_interval, requires = "signing_key")]
+    pub checkpoint_every: Option<Duration>,
+    /// The private key file periodic checkpoints are signed with.
+    #[arg(long, value_name = "FILE", requires = "checkpoint_every")]
+    pub signing_key: Option<PathBuf>,
+    /// Also write each periodic checkpoint to a new file in this directory (keep it where the
+    /// database's writers cannot reach it).
+    #[arg(long, value_name = "DIR", requires = "checkpoint_every")]
+    pub checkpoint_dir: Option<PathBuf>,
 }
 
 /// `audit token …`.

@@ -260,3 +260,57 @@ fn serve_answers_with_tokens_and_stops_cleanly_on_sigterm() {
     assert!(who.contains(&("root".into(), 200)), "{who:?}");
     assert!(who.contains(&("mel".into(), 403)), "{who:?}");
 }
+
+#[test]
+fn serve_takes_periodic_checkpoints_even_of_a_quiet_log() {
+    let f = Fixture::new("serve-checkpoints", 3);
+    create_token(&f, "root", "owner", &[]);
+    let prefix = f.path("key");
+    let out = Command::new(env!("CARGO_BIN_EXE_audit"))
+        .args(["keygen", "--name", "serve.example/audit", "--out"])
+        .arg(&prefix)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let dir = f.path("checkpoints");
+    std::fs::create_dir(&dir).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_audit"))
+        .args(["--store", &f.url, "serve", "--tokens"])
+        .arg(f.path("tokens.json"))
+        .args(["--listen", "127.0.0.1:0", "--checkpoint-every", "100ms"])
+        .arg("--signing-key")
+        .arg(f.path("key.key"))
+        .arg("--checkpoint-dir")
+        .arg(&dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.contains("http://"), "{line}");
+    // Several periods pass with nothing appended.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::fs::read_dir(&dir).unwrap().count() < 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no periodic checkpoints"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let served = Served {
+        child,
+        addr: String::new(),
+    };
+    let (ok, stderr) = served.terminate();
+    assert!(ok, "{stderr}");
+    assert!(!stderr.contains("failed"), "{stderr}");
+    let public = f.path("key.pub");
+    let out = f.run(&["verify", "--public-key", public.to_str().unwrap()]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("0 failed, 0 not checkable"), "{stdout}");
+    assert!(!stdout.contains("not checked"), "{stdout}");
+}

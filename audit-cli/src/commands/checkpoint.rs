@@ -42,14 +42,7 @@ pub fn run(cx: &mut Context, args: CheckpointArgs) -> Result<(), Failure> {
             None
         }
         Output::File(path) => Some(write_new(&path, &note)?),
-        Output::Dir(dir) => {
-            let time = checkpoint
-                .time
-                .unwrap_or_else(Utc::now)
-                .format("%Y%m%dT%H%M%S%.6fZ");
-            let name = format!("checkpoint-{:012}-{time}.txt", checkpoint.head.seq);
-            Some(write_new(&dir.join(name), &note)?)
-        }
+        Output::Dir(dir) => Some(write_in_dir(&dir, &checkpoint, &note)?),
     };
     let mut message = format!(
         "checkpoint of #{} ({}) signed by {} and recorded in the store",
@@ -80,6 +73,21 @@ impl Output {
             Some(p) => Output::File(p.to_owned()),
         }
     }
+}
+
+/// Writes the checkpoint to a new file in `dir`, named after its position and time:
+/// `checkpoint-000000001234-20240501T120000.000000Z.txt`.
+pub fn write_in_dir(
+    dir: &Path,
+    checkpoint: &audit_core::chain::Checkpoint,
+    note: &str,
+) -> Result<PathBuf, Failure> {
+    let time = checkpoint
+        .time
+        .unwrap_or_else(Utc::now)
+        .format("%Y%m%dT%H%M%S%.6fZ");
+    let name = format!("checkpoint-{:012}-{time}.txt", checkpoint.head.seq);
+    write_new(&dir.join(name), note)
 }
 
 /// Creates `path` (never replacing a file), writes the checkpoint and syncs it.
