@@ -42,10 +42,16 @@ struct Served {
 
 impl Served {
     fn start(f: &Fixture) -> Served {
+        Self::start_with(f, &[])
+    }
+
+    /// `audit serve` with more arguments.
+    fn start_with(f: &Fixture, more: &[&std::ffi::OsStr]) -> Served {
         let mut child = Command::new(env!("CARGO_BIN_EXE_audit"))
             .args(["--store", &f.url, "serve", "--tokens"])
             .arg(f.path("tokens.json"))
             .args(["--listen", "127.0.0.1:0"])
+            .args(more)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -274,23 +280,18 @@ fn serve_takes_periodic_checkpoints_even_of_a_quiet_log() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let dir = f.path("checkpoints");
     std::fs::create_dir(&dir).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_audit"))
-        .args(["--store", &f.url, "serve", "--tokens"])
-        .arg(f.path("tokens.json"))
-        .args(["--listen", "127.0.0.1:0", "--checkpoint-every", "100ms"])
-        .arg("--signing-key")
-        .arg(f.path("key.key"))
-        .arg("--checkpoint-dir")
-        .arg(&dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert!(line.contains("http://"), "{line}");
+    let key = f.path("key.key");
+    let served = Served::start_with(
+        &f,
+        &[
+            "--checkpoint-every".as_ref(),
+            "100ms".as_ref(),
+            "--signing-key".as_ref(),
+            key.as_os_str(),
+            "--checkpoint-dir".as_ref(),
+            dir.as_os_str(),
+        ],
+    );
     // Several periods pass with nothing appended.
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while std::fs::read_dir(&dir).unwrap().count() < 3 {
@@ -300,10 +301,6 @@ fn serve_takes_periodic_checkpoints_even_of_a_quiet_log() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    let served = Served {
-        child,
-        addr: String::new(),
-    };
     let (ok, stderr) = served.terminate();
     assert!(ok, "{stderr}");
     assert!(!stderr.contains("failed"), "{stderr}");
