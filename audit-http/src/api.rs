@@ -76,8 +76,10 @@ struct Inner {
     counts: CappedCounts,
     /// The public keys the store's checkpoints are checked with.
     checkpoint_keys: Vec<VerifierKey>,
-    /// One verification of the log at a time; the outcome of the latest.
-    verification: tokio::sync::Mutex<Option<Verification>>,
+    /// One verification of the log at a time.
+    verifying: tokio::sync::Mutex<()>,
+    /// The outcome of the latest verification.
+    last_verification: Mutex<Option<Verification>>,
 }
 
 /// The filters whose count reached the cap, with the log's first position when it did.
@@ -246,7 +248,8 @@ impl AuditApiBuilder {
                 keep_alive: self.keep_alive,
                 counts: CappedCounts::default(),
                 checkpoint_keys: self.checkpoint_keys,
-                verification: tokio::sync::Mutex::new(None),
+                verifying: tokio::sync::Mutex::new(()),
+                last_verification: Mutex::new(None),
             }),
         })
     }
@@ -279,10 +282,10 @@ impl AuditApi {
     /// one ran: what the viewer's "integrity: verified up to #N at T" line shows.
     pub fn last_verification(&self) -> Option<Verification> {
         self.inner
-            .verification
-            .try_lock()
-            .ok()
-            .and_then(|last| last.clone())
+            .last_verification
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Verifies the log (one verification at a time) and keeps the outcome.
@@ -295,14 +298,18 @@ impl AuditApi {
         ),
         ApiError,
     > {
-        let mut last = self.inner.verification.lock().await;
+        let _one_at_a_time = self.inner.verifying.lock().await;
         let options = audit_core::store::verify::VerifyOptions {
             keys: self.inner.checkpoint_keys.clone(),
             ..Default::default()
         };
         let report = self.log().verify(options).await?;
         let at = chrono::Utc::now();
-        *last = Some(Verification::of(&report, at));
+        *self
+            .inner
+            .last_verification
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(Verification::of(&report, at));
         Ok((report, at))
     }
 
