@@ -404,7 +404,7 @@ impl Store for PostgresStore {
     }
 
     fn count(&mut self, filter: &Filter, cap: u64) -> Result<Count, StoreError> {
-        sql::count(self, filter, cap)
+        self.count_capped(filter, cap)
     }
 
     fn newer(
