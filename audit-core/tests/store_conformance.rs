@@ -370,6 +370,30 @@ pub fn appends_are_idempotent_by_event_id(store: &mut dyn Store) {
     assert_eq!(logged, want, "positions in first-commit order");
 }
 
+/// What identifies an event is its time and id, as in page cursors: an id stored with
+/// another time is another event, in every store, and a repeat of both is skipped.
+pub fn an_id_with_another_time_is_another_event(store: &mut dyn Store) {
+    let original = dataset(1);
+    store.append(&original).unwrap();
+    let mut later = original.clone();
+    later[0].time += Duration::seconds(1);
+    // The same id at another time, twice in the batch, and the original again.
+    let batch = [later[0].clone(), later[0].clone(), original[0].clone()];
+    store.append(&batch).unwrap();
+    assert_eq!(store.head().unwrap(), LogSpan { first: 1, head: 2 });
+    let page = store
+        .page(&Filter::default(), &PageRequest::first(10))
+        .unwrap();
+    let times: Vec<_> = page.events.iter().map(|e| (e.seq, e.time, e.id)).collect();
+    assert_eq!(
+        times,
+        [
+            (2, later[0].time, original[0].id),
+            (1, original[0].time, original[0].id)
+        ]
+    );
+}
+
 pub fn counts_are_capped(store: &mut dyn Store) {
     assert!(store.recorded_actions().unwrap().is_empty());
     store.append(&dataset(60)).unwrap();
@@ -865,6 +889,7 @@ macro_rules! conformance_suite {
                 date_to_includes_the_last_microsecond_of_its_day,
                 events_round_trip_exactly_and_secrets_never_reach_storage,
                 appends_are_idempotent_by_event_id,
+                an_id_with_another_time_is_another_event,
                 counts_are_capped,
                 newer_follows_log_positions,
                 purge_deletes_old_events_in_batches_archiving_first,

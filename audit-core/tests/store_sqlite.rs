@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 use audit_core::query::Filter;
 use audit_core::store::sqlite::{Options, SqliteStore};
 use audit_core::store::{PageRequest, Store, StoreError, StoreUrl};
-use chrono::Duration;
 use store_support::previous::{PreviousAppend, SqlitePrevious};
 use store_support::{assert_success, base_time, events, rerun, role, temp_dir};
 
@@ -191,23 +190,6 @@ fn declared_keys_get_an_index_the_filters_use() {
         "{plan}"
     );
     std::fs::remove_dir_all(&dir).ok();
-}
-
-#[test]
-fn an_id_stored_with_another_time_is_rejected_not_skipped() {
-    let mut store = SqliteStore::in_memory().unwrap();
-    let original = events(1, 1, base_time());
-    store.append(&original).unwrap();
-    let mut clash = events(1, 2, base_time());
-    clash[0].time += Duration::seconds(1);
-    let err = store.append(&clash).unwrap_err();
-    let StoreError::Rejected { stored, rejected } = &err else {
-        panic!("{err}");
-    };
-    assert_eq!((*stored, rejected.len()), (1, 1), "{err}");
-    assert_eq!(rejected[0].0, original[0].id);
-    assert!(rejected[0].1.to_string().contains("UNIQUE"), "{err}");
-    assert_eq!(store.head().unwrap().head, 2);
 }
 
 /// Writers opening one new file at once, each appending a batch.

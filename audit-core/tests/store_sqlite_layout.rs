@@ -100,7 +100,6 @@ fn a_version_2_store_migrates_with_its_events_positions_and_keys() {
     // The layout's indexes, the declared key's in the new shape, and what reads rely on.
     let conn = rusqlite::Connection::open(&path).unwrap();
     for name in [
-        "audit_logs_id",
         "audit_logs_time",
         "audit_logs_resource_type_action",
         "audit_logs_username",

@@ -113,6 +113,9 @@ const USERS: &[(&str, u32)] = &[
 /// The user of the username filter: ~8 % of the events.
 pub(crate) const FILTER_USER: &str = "dana";
 
+/// A user with one event in every 9,973 (about a hundred in a million): a rare email.
+pub(crate) const RARE_USER: &str = "quinn";
+
 const USER_AGENTS: &[&str] = &[
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Safari/605.1.15",
@@ -191,7 +194,7 @@ impl Dataset {
             )
         });
         let system = matches!(build_reason, Some("autostart" | "autostop" | "dormancy"));
-        let (actor, ip, user_agent) = if system {
+        let (mut actor, ip, user_agent) = if system {
             (
                 Actor {
                     id: "00000000-0000-0000-0000-000000000001".into(),
@@ -228,6 +231,13 @@ impl Dataset {
                 Some(USER_AGENTS[(u + (r(7) % 2) as usize) % USER_AGENTS.len()].to_owned()),
             )
         };
+        if !system && i % 9_973 == 4_321 {
+            actor = Actor {
+                id: "00000000-2222-4222-8222-000000000001".into(),
+                username: RARE_USER.into(),
+                email: format!("{RARE_USER}@example.com"),
+            };
+        }
         let object = r(8) % 2_000;
         let resource_id = Uuid::from_u128(
             u128::from(splitmix(object ^ 0xabcd)) << 64 | u128::from(splitmix(object)),

@@ -3,7 +3,7 @@
 //!
 //! A store assigns positions inside its appending transaction, under a lock that serialises
 //! appenders (SQLite's write transaction, a row lock on the Postgres head row): it reads the
-//! [`Head`], drops the events already stored (appends are idempotent by event id), and
+//! [`Head`], drops the events already stored (appends are idempotent, see [`EventKey`]), and
 //! numbers the rest with [`Numbering`], the one place positions are given out: all at once
 //! ([`number`], when the store looked up which events are stored) or one at a time (when its
 //! insert finds out). Since the lock is
@@ -119,11 +119,33 @@ pub(crate) fn unstored(
     distinct(events).filter(|e| !stored(e)).collect()
 }
 
-/// The events of a batch, each once, in batch order.
+/// What identifies a stored event, in every store: its time (to the microsecond, as stored)
+/// and its id. Two events with one id and different times are two events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct EventKey {
+    time_micros: i64,
+    id: uuid::Uuid,
+}
+
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+impl EventKey {
+    pub(crate) fn new(time: chrono::DateTime<chrono::Utc>, id: uuid::Uuid) -> Self {
+        EventKey {
+            time_micros: time.timestamp_micros(),
+            id,
+        }
+    }
+
+    pub(crate) fn of(event: &AuditEvent) -> Self {
+        Self::new(event.time, event.id)
+    }
+}
+
+/// The events of a batch, each once (by [`EventKey`]), in batch order.
 #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 pub(crate) fn distinct(events: &[AuditEvent]) -> impl Iterator<Item = &AuditEvent> {
     let mut seen = HashSet::with_capacity(events.len());
-    events.iter().filter(move |e| seen.insert(e.id))
+    events.iter().filter(move |e| seen.insert(EventKey::of(e)))
 }
 
 /// Gives out the positions after a head one at a time, for a store that learns whether an

@@ -404,7 +404,6 @@ const BUILT_IN_INDEXES: &[&str] = &[
     "request_id",
     "seq",
     "pkey",
-    "id",
 ];
 
 /// An additional key a writer declares indexed: an expression index on
@@ -569,7 +568,6 @@ mod tests {
             "1st",
             "time",
             "Seq",
-            "id",
             "p2024_03",
             &"k".repeat(41),
         ] {

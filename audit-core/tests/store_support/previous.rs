@@ -177,41 +177,57 @@ impl PostgresPrevious {
     }
 }
 
+/// The Postgres types of the previous columns, in order.
+pub const POSTGRES_EVENT_TYPES: &[Type] = &[
+    Type::UUID,
+    Type::TIMESTAMPTZ,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::INET,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::JSONB,
+    Type::INT4,
+    Type::JSONB,
+    Type::UUID,
+];
+
+/// Writes `e` to a binary `COPY` of the previous columns ([`POSTGRES_EVENT_TYPES`]), after a
+/// leading log position if given, converting each field as the Postgres store did.
+pub fn copy_event(writer: &mut BinaryCopyInWriter<'_>, e: &AuditEvent, seq: Option<i64>) {
+    let diff = serde_json::to_value(&e.diff).unwrap();
+    let additional = Value::Object(e.additional_fields.clone());
+    let status = i32::from(e.status_code);
+    match seq {
+        Some(seq) => writer.write(&postgres_event_params!(
+            e,
+            &diff,
+            &additional,
+            &status,
+            &seq
+        )),
+        None => writer.write(&postgres_event_params!(e, &diff, &additional, &status)),
+    }
+    .unwrap();
+}
+
 impl PreviousAppend for PostgresPrevious {
     fn append(&mut self, events: &[AuditEvent]) {
-        const TYPES: &[Type] = &[
-            Type::UUID,
-            Type::TIMESTAMPTZ,
-            Type::TEXT,
-            Type::TEXT,
-            Type::TEXT,
-            Type::TEXT,
-            Type::INET,
-            Type::TEXT,
-            Type::TEXT,
-            Type::TEXT,
-            Type::TEXT,
-            Type::TEXT,
-            Type::TEXT,
-            Type::JSONB,
-            Type::INT4,
-            Type::JSONB,
-            Type::UUID,
-        ];
         let mut tx = self.0.transaction().unwrap();
         let sink = tx
             .copy_in(&format!(
                 "COPY audit_logs ({PREVIOUS_COLUMNS}) FROM STDIN BINARY"
             ))
             .unwrap();
-        let mut writer = BinaryCopyInWriter::new(sink, TYPES);
+        let mut writer = BinaryCopyInWriter::new(sink, POSTGRES_EVENT_TYPES);
         for e in events {
-            let diff = serde_json::to_value(&e.diff).unwrap();
-            let additional = Value::Object(e.additional_fields.clone());
-            let status = i32::from(e.status_code);
-            writer
-                .write(&postgres_event_params!(e, &diff, &additional, &status))
-                .unwrap();
+            copy_event(&mut writer, e, None);
         }
         writer.finish().unwrap();
         let (types, actions): (Vec<&str>, Vec<&str>) = pairs(events).into_iter().unzip();

@@ -1,13 +1,11 @@
 //! One append, in one `BEGIN IMMEDIATE` transaction: each event of the batch is inserted at
-//! the next free log position unless its id is stored already, then the time spans of the
-//! buckets it touched, the recorded vocabularies and the head row are brought up to date.
+//! the next free log position unless it is stored already, then the time spans of the buckets
+//! it touched, the recorded vocabularies and the head row are brought up to date.
 //!
-//! The insert itself finds out whether an id is stored (`ON CONFLICT (id) DO NOTHING` on the
-//! unique id index, which the insert searches anyway), so a fresh event costs no lookup; a
-//! position is taken only by an event that was inserted ([`Numbering`]). An id stored with
-//! another time is a different event: it is inserted again without the conflict clause, so
-//! that SQLite's own constraint error reports it (and the batch's other events are kept, see
-//! [`crate::store::batch`]).
+//! An event is identified by its time and id, as in every store (and in page cursors). The
+//! insert itself finds out whether it is stored (`ON CONFLICT (time, id) DO NOTHING` on the
+//! unique `(time, id)` index, which the insert searches anyway), so a fresh event costs no
+//! lookup; a position is taken only by an event that was inserted ([`Numbering`]).
 //!
 //! The recorded `(resource_type, action)` and `(email, username)` pairs are written only when
 //! this connection has not seen them stored yet ([`Recorded`]), so a batch of known actors and
@@ -15,7 +13,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 use super::layout::{BUCKETS_TABLE, bucket_of};
 use super::row;
@@ -57,14 +55,12 @@ pub(super) fn append_once(
     let mut numbering = Numbering::after(head);
     let mut inserted: Vec<Entry<'_>> = Vec::with_capacity(events.len());
     {
-        let mut insert = tx.prepare_cached(&insert_sql(" ON CONFLICT (id) DO NOTHING"))?;
+        let mut insert = tx.prepare_cached(&insert_sql())?;
         for event in log::distinct(events) {
             let entry = numbering.entry(event);
             if row::insert(&mut insert, &entry)? {
                 numbering.take(&entry);
                 inserted.push(entry);
-            } else {
-                refuse_if_another_event(&tx, &entry)?;
             }
         }
     }
@@ -92,33 +88,14 @@ pub(super) fn head_row(conn: &Connection) -> Result<Head, StoreError> {
     columns::head(seq, purged_through)
 }
 
-/// `INSERT INTO audit_logs (…) VALUES (?1, …)` with `tail` after it.
-fn insert_sql(tail: &str) -> String {
+/// `INSERT INTO audit_logs (…) VALUES (?1, …)`, skipping a stored event.
+fn insert_sql() -> String {
     let placeholders: Vec<String> = (1..=COLUMNS.len()).map(|i| format!("?{i}")).collect();
     format!(
-        "INSERT INTO audit_logs ({}) VALUES ({}){tail}",
+        "INSERT INTO audit_logs ({}) VALUES ({}) ON CONFLICT (time, id) DO NOTHING",
         *COLUMN_LIST,
         placeholders.join(", ")
     )
-}
-
-/// `entry`'s id is stored already. The same event (a retried batch) is skipped; another event
-/// with that id is refused with the database's own constraint error.
-fn refuse_if_another_event(tx: &Transaction<'_>, entry: &Entry<'_>) -> Result<(), StoreError> {
-    let stored: Option<i64> = tx
-        .prepare_cached("SELECT time FROM audit_logs WHERE id = ?1")?
-        .query_row([entry.event.id.as_bytes().as_slice()], |r| r.get(0))
-        .optional()?;
-    if stored == Some(entry.event.time.timestamp_micros()) {
-        return Ok(());
-    }
-    let mut insert = tx.prepare_cached(&insert_sql(""))?;
-    row::insert(&mut insert, entry)?;
-    // Only reached if the row went away in between, which the write lock rules out.
-    Err(StoreError::Corrupt(format!(
-        "event {} was both stored and not stored",
-        entry.event.id
-    )))
 }
 
 /// Widens the time span of each bucket the inserted events fall in.

@@ -9,19 +9,25 @@
 //!
 //! * the table is keyed by the log position (`seq INTEGER PRIMARY KEY`, SQLite's rowid):
 //!   rows are appended at its end, a follower reads a range of it, and a purge deletes a
-//!   prefix. The event id has a unique index of its own; ids are UUID v7, increasing with
-//!   time, so it grows at its end too, as does `(time, id)`, which serves pages by time;
+//!   prefix. A unique index on `(time, id)`, what identifies an event in every store (and
+//!   orders pages), serves pages by time and finds a retried event; it grows at its end too;
 //! * every filter key is indexed per **bucket** of 1,024 consecutive positions ([`BUCKET_BITS`]):
 //!   `(seq >> 10, key, …)`. An append only touches the newest bucket's stretch of each such
 //!   index, a few pages, whatever the key. A lookup seeks the key in each bucket; the reads
 //!   in [`super::read`] walk the buckets newest first and stop as soon as the page is
 //!   complete, with the time span of each bucket ([`BUCKETS_TABLE`]) telling when no older
 //!   bucket can hold a newer event;
-//! * fewer key indexes: `(resource_type, action)` serves a type, a type and an action, and
-//!   an action alone (over the types recorded with it); `username` serves usernames, and
-//!   emails over the usernames recorded with them (`audit_recorded_actors`); resource ids,
-//!   targets and request ids (16-byte blobs) have one each, as has each declared additional
-//!   key.
+//! * fewer key indexes, since every index costs an append about as much as any other:
+//!   `(resource_type, action)` serves a type, a type and an action, and an action alone (over
+//!   the types recorded with it); `username` serves usernames, and emails over the usernames
+//!   recorded with them (`audit_recorded_actors`); resource ids, targets and request ids
+//!   (16-byte blobs; events without one are left out) have one each, as has each declared
+//!   additional key.
+//!
+//! A bucket's time span is what lets a page stop early: appends far out of time order (old
+//! events backfilled while new ones arrive) widen the spans of the buckets they land in, and
+//! keyed pages then read more buckets. Pages of time-only filters go through `(time, id)` and
+//! do not depend on it.
 //!
 //! New stores use 8 KiB pages (fewer B-tree levels for the same rows); a migrated store keeps
 //! its page size.
@@ -41,10 +47,12 @@ pub(super) const BUCKET: &str = "seq >> 10";
 /// The time span of each bucket's events: `(bucket, min_time, max_time)`.
 pub(super) const BUCKETS_TABLE: &str = "audit_log_buckets";
 
-/// A built-in key index: its name and the columns after the bucket.
+/// A built-in key index: its name, the columns after the bucket, and which rows it holds
+/// (a `WHERE` clause, or none for every row).
 pub(super) struct KeyIndex {
     pub name: &'static str,
     pub columns: &'static str,
+    pub rows: &'static str,
 }
 
 /// The built-in key indexes.
@@ -52,22 +60,27 @@ pub(super) const KEY_INDEXES: &[KeyIndex] = &[
     KeyIndex {
         name: "audit_logs_resource_type_action",
         columns: "resource_type, action, time",
+        rows: "",
     },
     KeyIndex {
         name: "audit_logs_username",
         columns: "username, time",
+        rows: "",
     },
     KeyIndex {
         name: "audit_logs_resource_id",
         columns: "resource_id, time",
+        rows: "",
     },
     KeyIndex {
         name: "audit_logs_resource_target",
         columns: "resource_target, time",
+        rows: "",
     },
     KeyIndex {
         name: "audit_logs_request_id",
         columns: "request_id",
+        rows: " WHERE request_id IS NOT NULL",
     },
 ];
 
@@ -99,14 +112,11 @@ fn create_table(name: &str) -> String {
 
 /// The indexes of `audit_logs`, and the tables beside it that reads rely on.
 fn create_indexes_and_companions() -> String {
-    let mut sql = String::from(
-        "CREATE UNIQUE INDEX audit_logs_id ON audit_logs (id);
-        CREATE INDEX audit_logs_time ON audit_logs (time, id);\n",
-    );
+    let mut sql = String::from("CREATE UNIQUE INDEX audit_logs_time ON audit_logs (time, id);\n");
     for index in KEY_INDEXES {
         sql.push_str(&format!(
-            "CREATE INDEX {} ON audit_logs ({BUCKET}, {});\n",
-            index.name, index.columns
+            "CREATE INDEX {} ON audit_logs ({BUCKET}, {}){};\n",
+            index.name, index.columns, index.rows
         ));
     }
     sql.push_str(&format!(

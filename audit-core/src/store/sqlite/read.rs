@@ -206,7 +206,8 @@ pub(super) fn select(
             }
             Scan::After(after) => {
                 let head = super::append::head_row(&store.conn)?;
-                let buckets: Vec<i64> = (bucket_of(after + 1)..=bucket_of(head.seq)).collect();
+                let buckets: Vec<i64> =
+                    (bucket_of(after.saturating_add(1))..=bucket_of(head.seq)).collect();
                 by_position(store, &sql, &mut query, &buckets, limit)?
             }
             Scan::Latest => {
