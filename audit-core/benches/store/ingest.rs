@@ -27,10 +27,13 @@ use crate::dataset::Dataset;
 use crate::previous::{POSTGRES_EVENT_TYPES, PreviousAppend, copy_event};
 use crate::{BATCH, reset_schema, thousands};
 
+/// Appends one batch (and panics on an error).
+type AppendFn<'a> = Box<dyn FnMut(&[AuditEvent]) + 'a>;
+
 /// Something to append batches to.
 pub(crate) struct Target<'a> {
     pub name: &'static str,
-    pub append: Box<dyn FnMut(&[AuditEvent]) + 'a>,
+    pub append: AppendFn<'a>,
 }
 
 impl<'a> Target<'a> {

@@ -205,9 +205,12 @@ mod tests {
     use super::*;
     use uuid::Uuid;
 
+    /// An event with `id`, at the same time as every other: a repeat of its id is a repeat
+    /// of the event.
     fn event(id: u128) -> AuditEvent {
         let mut e = AuditEvent::builder("login").build();
         e.id = Uuid::from_u128(id);
+        e.time = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
         e
     }
 
@@ -261,6 +264,18 @@ mod tests {
                 purged_through: 2
             }
         );
+    }
+
+    #[test]
+    fn an_id_at_another_time_is_another_event() {
+        let first = event(1);
+        let mut later = first.clone();
+        later.time += chrono::Duration::microseconds(1);
+        let mut same_microsecond = first.clone();
+        same_microsecond.time += chrono::Duration::nanoseconds(500);
+        let batch = [first, later, same_microsecond];
+        let kept: Vec<_> = distinct(&batch).map(|e| e.time).collect();
+        assert_eq!(kept, [batch[0].time, batch[1].time]);
     }
 
     #[test]

@@ -271,7 +271,7 @@ fn page(
         }
         let list: Vec<i64> = buckets[chunk].iter().map(|b| b.bucket).collect();
         events.extend(store.query_events(sql, query.with_buckets(&list))?);
-        events.sort_by(|a, b| (b.time, b.id).cmp(&(a.time, a.id)));
+        events.sort_by_key(|e| std::cmp::Reverse((e.time, e.id)));
         events.truncate(limit);
     }
     Ok(events)
