@@ -3,8 +3,10 @@
 //!
 //! A store assigns positions inside its appending transaction, under a lock that serialises
 //! appenders (SQLite's write transaction, a row lock on the Postgres head row): it reads the
-//! [`Head`], drops the events already stored (appends are idempotent by event id), and hands
-//! the rest to [`number`], which is the one place positions are given out. Since the lock is
+//! [`Head`], drops the events already stored (appends are idempotent, see [`EventKey`]), and
+//! numbers the rest with [`Numbering`], the one place positions are given out: all at once
+//! ([`number`], when the store looked up which events are stored) or one at a time (when its
+//! insert finds out). Since the lock is
 //! held until commit, positions become visible in order: a reader never sees position `n + 1`
 //! without `n`, so a follower that polls [`Store::newer`](super::Store::newer) with the last
 //! position it saw misses nothing.
@@ -109,38 +111,93 @@ pub(crate) struct Entry<'a> {
 
 /// The events of a batch to insert: those not `stored` yet (`stored` says whether an event
 /// is), each once, in batch order.
-#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 pub(crate) fn unstored(
     events: &[AuditEvent],
     mut stored: impl FnMut(&AuditEvent) -> bool,
 ) -> Vec<&AuditEvent> {
+    distinct(events).filter(|e| !stored(e)).collect()
+}
+
+/// What identifies a stored event, in every store: its time (to the microsecond, as stored)
+/// and its id. Two events with one id and different times are two events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct EventKey {
+    time_micros: i64,
+    id: uuid::Uuid,
+}
+
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+impl EventKey {
+    pub(crate) fn new(time: chrono::DateTime<chrono::Utc>, id: uuid::Uuid) -> Self {
+        EventKey {
+            time_micros: time.timestamp_micros(),
+            id,
+        }
+    }
+
+    pub(crate) fn of(event: &AuditEvent) -> Self {
+        Self::new(event.time, event.id)
+    }
+}
+
+/// The events of a batch, each once (by [`EventKey`]), in batch order.
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+pub(crate) fn distinct(events: &[AuditEvent]) -> impl Iterator<Item = &AuditEvent> {
     let mut seen = HashSet::with_capacity(events.len());
-    events
-        .iter()
-        .filter(|e| seen.insert(e.id) && !stored(e))
-        .collect()
+    events.iter().filter(move |e| seen.insert(EventKey::of(e)))
+}
+
+/// Gives out the positions after a head one at a time, for a store that learns whether an
+/// event is new only by inserting it: [`entry`](Self::entry) offers the next free position
+/// and [`take`](Self::take) uses it up once the event is stored, so skipped events leave no
+/// gap. Like [`number`], it is used under the appenders' lock, with the head read under it.
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+pub(crate) struct Numbering {
+    head: Head,
+}
+
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+impl Numbering {
+    pub(crate) fn after(head: Head) -> Self {
+        Numbering { head }
+    }
+
+    /// `event` in its storable form (every NUL replaced) at the next free position.
+    pub(crate) fn entry<'a>(&self, event: &'a AuditEvent) -> Entry<'a> {
+        Entry {
+            seq: self.head.seq + 1,
+            event: super::storable::storable(event),
+        }
+    }
+
+    /// Uses up the position of `entry`, which was stored.
+    pub(crate) fn take(&mut self, entry: &Entry<'_>) {
+        debug_assert_eq!(entry.seq, self.head.seq + 1, "positions are taken in order");
+        self.head.seq = entry.seq;
+    }
+
+    /// The head after the positions taken.
+    pub(crate) fn head(&self) -> Head {
+        self.head
+    }
 }
 
 /// Numbers `fresh` after `head`, in order, in their storable form (every NUL replaced, see
-/// [`Store::append`](super::Store::append)); returns the entries and the new head.
-///
-/// The one place positions are assigned: call it under the appenders' lock, with the head
-/// read under that lock.
-#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+/// [`Store::append`](super::Store::append)); returns the entries and the new head. Call it
+/// under the appenders' lock, with the head read under that lock.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 pub(crate) fn number<'a>(head: Head, fresh: Vec<&'a AuditEvent>) -> (Vec<Entry<'a>>, Head) {
-    let entries: Vec<Entry<'a>> = fresh
+    let mut numbering = Numbering::after(head);
+    let entries = fresh
         .into_iter()
-        .zip(head.seq + 1..)
-        .map(|(event, seq)| Entry {
-            seq,
-            event: super::storable::storable(event),
+        .map(|event| {
+            let entry = numbering.entry(event);
+            numbering.take(&entry);
+            entry
         })
         .collect();
-    let new_head = Head {
-        seq: head.seq + entries.len() as u64,
-        ..head
-    };
-    (entries, new_head)
+    (entries, numbering.head())
 }
 
 #[cfg(test)]
@@ -148,9 +205,12 @@ mod tests {
     use super::*;
     use uuid::Uuid;
 
+    /// An event with `id`, at the same time as every other: a repeat of its id is a repeat
+    /// of the event.
     fn event(id: u128) -> AuditEvent {
         let mut e = AuditEvent::builder("login").build();
         e.id = Uuid::from_u128(id);
+        e.time = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
         e
     }
 
@@ -177,6 +237,45 @@ mod tests {
         );
         assert_eq!(new_head.span(), LogSpan { first: 5, head: 13 });
         assert_eq!(new_head.span().len(), 9);
+    }
+
+    #[test]
+    fn positions_taken_one_at_a_time_leave_no_gap() {
+        let batch = [event(1), event(2), event(1), event(3)];
+        let head = Head {
+            seq: 10,
+            purged_through: 2,
+        };
+        let mut numbering = Numbering::after(head);
+        let mut stored = Vec::new();
+        for e in distinct(&batch) {
+            let entry = numbering.entry(e);
+            // Event 2 turns out to be stored already: its offered position goes to the next.
+            if e.id != Uuid::from_u128(2) {
+                numbering.take(&entry);
+                stored.push((entry.seq, e.id.as_u128()));
+            }
+        }
+        assert_eq!(stored, [(11, 1), (12, 3)]);
+        assert_eq!(
+            numbering.head(),
+            Head {
+                seq: 12,
+                purged_through: 2
+            }
+        );
+    }
+
+    #[test]
+    fn an_id_at_another_time_is_another_event() {
+        let first = event(1);
+        let mut later = first.clone();
+        later.time += chrono::Duration::microseconds(1);
+        let mut same_microsecond = first.clone();
+        same_microsecond.time += chrono::Duration::nanoseconds(500);
+        let batch = [first, later, same_microsecond];
+        let kept: Vec<_> = distinct(&batch).map(|e| e.time).collect();
+        assert_eq!(kept, [batch[0].time, batch[1].time]);
     }
 
     #[test]
