@@ -1,6 +1,8 @@
-//! Storage benchmarks: ingest rate of `Store::append` against raw inserts of the same
-//! rows with the same driver, and query latency at 1,000,000 stored events for keyset pages
-//! and capped counts against an exact `COUNT(*)` + `OFFSET` page (what Coder's audit page did).
+//! Storage benchmarks: ingest rate of `Store::append` as the log grows, against raw batched
+//! inserts of the same events into a table with the three indexes a minimal log needs (in the
+//! same run, batch by batch; see `store/ingest.rs`), and query latency at 1,000,000 stored
+//! events for keyset pages and capped counts against an exact `COUNT(*)` + `OFFSET` page (what
+//! Coder's audit page did).
 //!
 //! ```text
 //! cargo bench -p audit-core --features sqlite,postgres --bench store
@@ -13,7 +15,9 @@
 //!
 //! Environment (all optional):
 //! * `AUDIT_BENCH_EVENTS`: events stored (default 1,000,000);
-//! * `AUDIT_BENCH_RAW_ROWS`: rows for the raw-insert comparison (default 20,000);
+//! * `AUDIT_BENCH_PREVIOUS`: `0` leaves out the SQLite store of schema version 2 (kept only
+//!   in `tests/store_support/previous.rs`), which is otherwise loaded beside the store and the
+//!   floor for a before/after comparison in the same run;
 //! * `AUDIT_BENCH_REPS`: timed runs of each keyset query (default 100);
 //! * `AUDIT_BENCH_SLOW_REPS`: timed runs of each exact-count / offset query (default 10);
 //! * `AUDIT_BENCH_STORES`: comma-separated subset of `sqlite,postgres,postgres_partitioned`;
@@ -26,12 +30,15 @@
 #[macro_use]
 #[path = "../tests/store_support/previous.rs"]
 mod previous;
+#[path = "store/dataset.rs"]
+mod dataset;
+#[path = "store/ingest.rs"]
+mod ingest;
 #[path = "store/log_position.rs"]
 mod log_position;
 
 use std::fmt::Write as _;
 use std::hint::black_box;
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -39,10 +46,10 @@ use audit_core::query::Filter;
 use audit_core::store::postgres::{Options, Partitioning, PostgresStore};
 use audit_core::store::sqlite::SqliteStore;
 use audit_core::store::{Cursor, PageRequest, Store};
-use audit_core::{Actor, AuditEvent, Auditable, Diff};
-use chrono::{DateTime, Duration as TimeDelta, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
+use dataset::{Dataset, FILTER_USER};
 use postgres::types::ToSql;
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 use uuid::Uuid;
 
 const BATCH: usize = 1_000;
@@ -54,308 +61,6 @@ const COUNT_CAP: u64 = 10_000;
 /// The store's column list (`seq, id, time, …`), as SQL text.
 fn columns() -> String {
     audit_core::store::COLUMNS.join(", ")
-}
-
-/// `?1, ?2, …` or `$1, $2, …` for every column.
-fn placeholders(mark: char) -> String {
-    (1..=audit_core::store::COLUMNS.len())
-        .map(|i| format!("{mark}{i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-// ---------------------------------------------------------------------------------------------
-// The data set
-// ---------------------------------------------------------------------------------------------
-
-/// The shape every audited resource has here; writes change two tracked fields.
-#[derive(Auditable)]
-#[audit(resource = "bench_resource", actions(create, write, delete))]
-struct Resource {
-    #[audit(track, id)]
-    id: String,
-    #[audit(track, target)]
-    name: String,
-    #[audit(track)]
-    description: String,
-    #[audit(track)]
-    ttl_ms: Option<i64>,
-    #[audit(track)]
-    autostart_schedule: Option<String>,
-    #[audit(track)]
-    owner_id: String,
-    #[audit(secret)]
-    token: String,
-}
-
-/// `(resource_type, weight, [(action, weight)])`, roughly the mix of a Coder deployment.
-/// `(name, weight)`.
-type Weighted = (&'static str, u32);
-
-const RESOURCES: &[(&str, u32, &[Weighted])] = &[
-    ("workspace_build", 28, &[("start", 55), ("stop", 45)]),
-    (
-        "workspace",
-        18,
-        &[
-            ("create", 15),
-            ("write", 40),
-            ("delete", 10),
-            ("start", 20),
-            ("stop", 15),
-        ],
-    ),
-    (
-        "user",
-        14,
-        &[
-            ("login", 60),
-            ("logout", 20),
-            ("write", 12),
-            ("create", 5),
-            ("delete", 3),
-        ],
-    ),
-    ("workspace_agent", 9, &[("connect", 55), ("disconnect", 45)]),
-    ("workspace_app", 7, &[("open", 70), ("close", 30)]),
-    (
-        "template",
-        5,
-        &[("create", 10), ("write", 80), ("delete", 10)],
-    ),
-    ("template_version", 5, &[("create", 70), ("write", 30)]),
-    (
-        "api_key",
-        4,
-        &[("create", 40), ("delete", 30), ("login", 30)],
-    ),
-    ("group", 2, &[("create", 20), ("write", 70), ("delete", 10)]),
-    ("git_ssh_key", 2, &[("create", 50), ("write", 50)]),
-    ("notification_template", 2, &[("write", 100)]),
-    ("organization", 1, &[("create", 20), ("write", 80)]),
-    ("license", 1, &[("create", 80), ("delete", 20)]),
-    (
-        "workspace_proxy",
-        1,
-        &[("create", 30), ("write", 50), ("delete", 20)],
-    ),
-    (
-        "oauth2_provider_app",
-        1,
-        &[("create", 30), ("write", 50), ("delete", 20)],
-    ),
-];
-
-/// Twenty users with skewed activity (weight), plus the system actor of automatic builds.
-const USERS: &[(&str, u32)] = &[
-    ("alice", 14),
-    ("bob", 11),
-    ("carol", 9),
-    ("dana", 8),
-    ("erin", 7),
-    ("frank", 6),
-    ("grace", 6),
-    ("heidi", 5),
-    ("ivan", 5),
-    ("judy", 4),
-    ("mallory", 4),
-    ("niaj", 3),
-    ("olivia", 3),
-    ("peggy", 3),
-    ("rupert", 3),
-    ("sybil", 2),
-    ("trent", 2),
-    ("victor", 2),
-    ("walter", 1),
-    ("Zoe", 2),
-];
-
-/// The user of the username filter: ~8 % of the events.
-const FILTER_USER: &str = "dana";
-
-const USER_AGENTS: &[&str] = &[
-    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Safari/605.1.15",
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:125.0) Gecko/20100101 Firefox/125.0",
-    "coder/v2.10.2 (linux/amd64)",
-    "coder-vscode/0.1.37",
-    "Go-http-client/1.1",
-];
-
-const BUILD_REASONS: &[&str] = &["initiator", "autostart", "autostop", "dormancy"];
-
-fn splitmix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
-}
-
-/// Picks from `(item, weight)` pairs with `roll` (any u64).
-fn weighted<T: Copy>(items: impl Iterator<Item = (T, u32)> + Clone, roll: u64) -> T {
-    let total: u64 = items.clone().map(|(_, w)| u64::from(w)).sum();
-    let mut r = roll % total;
-    let mut last = None;
-    for (item, w) in items {
-        if r < u64::from(w) {
-            return item;
-        }
-        r -= u64::from(w);
-        last = Some(item);
-    }
-    last.expect("non-empty")
-}
-
-/// A deterministic log of `n` events spread evenly over 2024 (one every ~31.5 s at 1M), each
-/// built from its index alone so that any slice can be regenerated without the rest.
-struct Dataset {
-    n: usize,
-    start: DateTime<Utc>,
-    step_micros: i64,
-}
-
-impl Dataset {
-    fn new(n: usize) -> Self {
-        let start = Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).single().unwrap();
-        let span = TimeDelta::days(366).num_microseconds().unwrap();
-        Dataset {
-            n,
-            start,
-            step_micros: (span / n.max(1) as i64).max(1),
-        }
-    }
-
-    fn batch(&self, range: std::ops::Range<usize>) -> Vec<AuditEvent> {
-        range.map(|i| self.event(i)).collect()
-    }
-
-    fn event(&self, i: usize) -> AuditEvent {
-        let r = |k: u64| splitmix((i as u64) << 8 | k);
-        // Increasing times with jitter inside the step, so ids (v7) increase with time.
-        let time = self.start
-            + TimeDelta::microseconds(
-                i as i64 * self.step_micros + (r(1) % self.step_micros as u64) as i64,
-            );
-        let (resource_type, actions) = weighted(
-            RESOURCES.iter().map(|(t, w, actions)| ((*t, *actions), *w)),
-            r(2),
-        );
-        let action = weighted(actions.iter().copied(), r(3));
-        let build_reason = (resource_type == "workspace_build").then(|| {
-            weighted(
-                BUILD_REASONS
-                    .iter()
-                    .zip([70, 12, 12, 6])
-                    .map(|(b, w)| (*b, w)),
-                r(4),
-            )
-        });
-        let system = matches!(build_reason, Some("autostart" | "autostop" | "dormancy"));
-        let (actor, ip, user_agent) = if system {
-            (
-                Actor {
-                    id: "00000000-0000-0000-0000-000000000001".into(),
-                    username: "autobuild".into(),
-                    email: "".into(),
-                },
-                None,
-                None,
-            )
-        } else {
-            let u = weighted(
-                USERS.iter().copied().enumerate().map(|(k, (_, w))| (k, w)),
-                r(5),
-            );
-            let name = USERS[u].0;
-            let ip: IpAddr = if u % 7 == 6 {
-                format!("2001:db8::{:x}", 0x100 + u * 3 + (r(6) % 3) as usize)
-                    .parse()
-                    .unwrap()
-            } else {
-                IpAddr::from([10, 20, u as u8, (r(6) % 4) as u8 + 10])
-            };
-            (
-                Actor {
-                    id: format!(
-                        "{:08x}-1111-4111-8111-{:012x}",
-                        u + 1,
-                        splitmix(u as u64) >> 16
-                    ),
-                    username: name.into(),
-                    email: format!("{}@example.com", name.to_ascii_lowercase()),
-                },
-                Some(ip),
-                Some(USER_AGENTS[(u + (r(7) % 2) as usize) % USER_AGENTS.len()].to_owned()),
-            )
-        };
-        let object = r(8) % 2_000;
-        let resource_id = Uuid::from_u128(
-            u128::from(splitmix(object ^ 0xabcd)) << 64 | u128::from(splitmix(object)),
-        )
-        .to_string();
-        let resource_target = format!("{resource_type}-{object}");
-        let snapshot = |version: u64| Resource {
-            id: resource_id.clone(),
-            name: resource_target.clone(),
-            description: format!("revision {version} of {resource_target}"),
-            ttl_ms: Some(3_600_000 * (1 + (version % 12) as i64)),
-            autostart_schedule: (!version.is_multiple_of(3))
-                .then(|| format!("CRON_TZ=UTC 0 {} * * 1-5", version % 24)),
-            owner_id: actor.id.clone(),
-            token: format!("token-{version}"),
-        };
-        let diff = match action {
-            "write" => {
-                let version = r(9) % 1_000;
-                let mut new = snapshot(version);
-                // A couple of fields change on a write (and the name stays).
-                new.description = snapshot(version + 1).description;
-                new.ttl_ms = snapshot(version + 1).ttl_ms;
-                audit_core::diff(Some(&snapshot(version)), Some(&new))
-            }
-            "create" => audit_core::diff(None, Some(&snapshot(0))),
-            "delete" => audit_core::diff(Some(&snapshot(r(9) % 1_000)), None),
-            _ => Diff::default(),
-        };
-        let mut additional_fields = Map::new();
-        if let Some(reason) = build_reason {
-            additional_fields.insert("build_reason".into(), json!(reason));
-            additional_fields.insert("build_number".into(), json!(r(10) % 500 + 1));
-            additional_fields.insert("workspace_name".into(), json!(format!("ws-{object}")));
-        }
-        let status_code = match r(11) % 100 {
-            0..=2 => 403,
-            3 => 500,
-            4..=5 => 400,
-            _ => 200,
-        };
-        let ms = time.timestamp_millis() as u128;
-        let id = Uuid::from_u128(
-            ms << 80
-                | 0x7 << 76
-                | u128::from(r(12) & 0xfff) << 64
-                | 0b10 << 62
-                | u128::from(r(13) >> 2),
-        );
-        AuditEvent {
-            id,
-            time,
-            actor,
-            organization_id: Some(format!("org-{}", object % 3)),
-            ip,
-            user_agent,
-            resource_type: resource_type.into(),
-            resource_id,
-            resource_target,
-            resource_icon: format!("/icon/{resource_type}.svg"),
-            action: action.into(),
-            diff,
-            status_code,
-            additional_fields,
-            request_id: (!system)
-                .then(|| Uuid::from_u128(u128::from(r(14)) << 64 | u128::from(r(15)))),
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -407,10 +112,6 @@ fn measure<T>(reps: usize, mut f: impl FnMut() -> T) -> Stats {
     }
 }
 
-fn rate(rows: usize, d: Duration) -> f64 {
-    rows as f64 / d.as_secs_f64()
-}
-
 fn thousands(n: f64) -> String {
     let digits = format!("{:.0}", n);
     let mut out = String::new();
@@ -429,7 +130,7 @@ fn thousands(n: f64) -> String {
 
 struct Config {
     events: usize,
-    raw_rows: usize,
+    previous: bool,
     reps: usize,
     slow_reps: usize,
     stores: Vec<String>,
@@ -449,11 +150,10 @@ fn env_usize(name: &str, default: usize) -> usize {
 
 impl Config {
     fn from_env() -> Self {
-        let events = env_usize("AUDIT_BENCH_EVENTS", 1_000_000).max(BATCH);
+        let events = env_usize("AUDIT_BENCH_EVENTS", 1_000_000).max(BATCH) / BATCH * BATCH;
         Config {
             events,
-            raw_rows: env_usize("AUDIT_BENCH_RAW_ROWS", 20_000).clamp(BATCH, events) / BATCH
-                * BATCH,
+            previous: env_usize("AUDIT_BENCH_PREVIOUS", 1) != 0,
             reps: env_usize("AUDIT_BENCH_REPS", 100),
             slow_reps: env_usize("AUDIT_BENCH_SLOW_REPS", 10),
             stores: std::env::var("AUDIT_BENCH_STORES")
@@ -474,148 +174,12 @@ impl Config {
 // Ingest
 // ---------------------------------------------------------------------------------------------
 
-struct Ingest {
-    /// `Store::append` of the first `raw_rows` events (the same rows as the raw inserts, into
-    /// an equally empty table).
-    store_first: Duration,
-    /// `Store::append` of all events.
-    store_all: Duration,
-    /// One autocommitted INSERT per row.
-    raw_autocommit: Option<Duration>,
-    /// One INSERT per row, a transaction per 1,000 rows.
-    raw_tx: Option<Duration>,
-}
-
-/// Appends the whole data set in batches, timing only the `append` calls.
-fn load(
-    store: &mut dyn Store,
-    data: &Dataset,
-    raw_rows: usize,
-    label: &str,
-) -> (Duration, Duration) {
-    let (mut first, mut all) = (Duration::ZERO, Duration::ZERO);
-    let mut start = 0;
-    let progress_every = (data.n / 10).max(BATCH);
-    while start < data.n {
-        let end = (start + BATCH).min(data.n);
-        let batch = data.batch(start..end);
-        let t = Instant::now();
-        store.append(&batch).expect("append");
-        let elapsed = t.elapsed();
-        all += elapsed;
-        if end <= raw_rows {
-            first += elapsed;
-        }
-        if end.is_multiple_of(progress_every) {
-            eprintln!(
-                "  {label}: {end} events, {} events/s so far",
-                thousands(rate(end, all))
-            );
-        }
-        start = end;
-    }
-    (first, all)
-}
-
 fn sqlite_connection(path: &Path) -> rusqlite::Connection {
     let conn = rusqlite::Connection::open(path).expect("open");
     // The store's own connection settings (WAL is a property of the file; synchronous is not).
     conn.pragma_update(None, "journal_mode", "WAL").unwrap();
     conn.pragma_update(None, "synchronous", "NORMAL").unwrap();
     conn
-}
-
-/// Raw rusqlite inserts into a table the store created (so: identical schema and indexes),
-/// converting each field exactly as the store does.
-fn sqlite_raw(path: &Path, events: &[AuditEvent], tx_every: Option<usize>) -> Duration {
-    drop(SqliteStore::open(path).expect("create schema"));
-    let conn = sqlite_connection(path);
-    let sql = format!(
-        "INSERT INTO audit_logs ({}) VALUES ({})",
-        columns(),
-        placeholders('?')
-    );
-    let mut stmt = conn.prepare(&sql).unwrap();
-    let started = Instant::now();
-    for (i, e) in events.iter().enumerate() {
-        if let Some(n) = tx_every
-            && i % n == 0
-        {
-            if i > 0 {
-                conn.execute_batch("COMMIT").unwrap();
-            }
-            conn.execute_batch("BEGIN").unwrap();
-        }
-        // The chain hash column takes a constant: the raw path computes nothing.
-        stmt.execute(sqlite_event_params!(e, i as i64 + 1, &[0u8; 32][..]))
-            .unwrap();
-    }
-    if tx_every.is_some() {
-        conn.execute_batch("COMMIT").unwrap();
-    }
-    started.elapsed()
-}
-
-/// Raw `postgres` inserts (a prepared statement, one row per execution) into a table the store
-/// created in `schema`, converting each field exactly as the store does.
-fn postgres_raw(
-    url: &str,
-    schema: &str,
-    events: &[AuditEvent],
-    tx_every: Option<usize>,
-) -> Duration {
-    reset_schema(url, schema);
-    drop(
-        PostgresStore::connect(
-            url,
-            Options {
-                schema: schema.into(),
-                ..Options::default()
-            },
-        )
-        .expect("create schema"),
-    );
-    let mut client = postgres::Client::connect(url, postgres::NoTls).unwrap();
-    client
-        .batch_execute(&format!("SET search_path TO {schema}"))
-        .unwrap();
-    let stmt = client
-        .prepare(&format!(
-            "INSERT INTO audit_logs ({}) VALUES ({})",
-            columns(),
-            placeholders('$')
-        ))
-        .unwrap();
-    let started = Instant::now();
-    for (i, e) in events.iter().enumerate() {
-        if let Some(n) = tx_every
-            && i % n == 0
-        {
-            if i > 0 {
-                client.batch_execute("COMMIT").unwrap();
-            }
-            client.batch_execute("BEGIN").unwrap();
-        }
-        let diff = serde_json::to_value(&e.diff).unwrap();
-        let additional = Value::Object(e.additional_fields.clone());
-        let status = i32::from(e.status_code);
-        let seq = i as i64 + 1;
-        // The chain hash column takes a constant: the raw path computes nothing.
-        let hash: &[u8] = &[0; 32];
-        client
-            .execute(
-                &stmt,
-                &postgres_event_params!(e, &diff, &additional, &status, &seq, &hash),
-            )
-            .unwrap();
-    }
-    if tx_every.is_some() {
-        client.batch_execute("COMMIT").unwrap();
-    }
-    let elapsed = started.elapsed();
-    drop(client);
-    reset_schema(url, schema);
-    elapsed
 }
 
 fn reset_schema(url: &str, schema: &str) {
@@ -635,15 +199,18 @@ struct Case {
     filter: Filter,
     /// The filter as hand-written SQL for the exact-count / offset baseline:
     /// (SQLite WHERE, Postgres WHERE, parameters as text/time).
-    sqlite_where: &'static str,
-    postgres_where: &'static str,
+    sqlite_where: String,
+    postgres_where: String,
     params: Vec<BaselineParam>,
 }
 
 #[derive(Clone)]
 enum BaselineParam {
-    Text(&'static str),
+    Text(String),
     Time(DateTime<Utc>),
+    /// A request id: 16 bytes or its text in SQLite (as the store at hand keeps it), `uuid` in
+    /// Postgres.
+    RequestId(Uuid),
 }
 
 fn day(y: i32, m: u32, d: u32) -> NaiveDate {
@@ -654,16 +221,42 @@ fn midnight(date: NaiveDate) -> DateTime<Utc> {
     date.and_hms_opt(0, 0, 0).unwrap().and_utc()
 }
 
-fn cases() -> Vec<Case> {
+/// A case for a filter on one key: `column = ?` (or `lower(column) = lower(?)` on Postgres).
+fn one_key(name: &'static str, filter: Filter, column: &str, value: BaselineParam) -> Case {
+    let postgres_where = match column {
+        "username" | "email" => format!("lower({column}) = lower($1)"),
+        _ => format!("{column} = $1"),
+    };
+    Case {
+        name,
+        filter,
+        sqlite_where: format!("{column} = ?1"),
+        postgres_where,
+        params: vec![value],
+    }
+}
+
+/// The filters timed: the three of earlier runs, then one on each key, from the most common
+/// values to a rare email, target and request id, and a username nobody has.
+fn cases(data: &Dataset) -> Vec<Case> {
     let (from, to) = (day(2024, 1, 15), day(2024, 12, 15));
     let (user_from, user_to) = (day(2024, 3, 1), day(2024, 9, 30));
     let next = |d: NaiveDate| midnight(d.succ_opt().unwrap());
+    let text = |s: &str| BaselineParam::Text(s.to_owned());
+    // Keys of an event from the middle of the log.
+    let sample = (data.n / 2..data.n)
+        .map(|i| data.event(i))
+        .find(|e| e.request_id.is_some())
+        .expect("an event with a request id");
+    let request_id = sample.request_id.expect("found above");
+    let rare_email = format!("{}@example.com", dataset::RARE_USER);
+    let dana_email = format!("{FILTER_USER}@example.com");
     vec![
         Case {
             name: "`date_from:2024-01-15 date_to:2024-12-15` (time only)",
             filter: Filter::default().with_date_from(from).with_date_to(to),
-            sqlite_where: "time >= ?1 AND time < ?2",
-            postgres_where: "time >= $1 AND time < $2",
+            sqlite_where: "time >= ?1 AND time < ?2".into(),
+            postgres_where: "time >= $1 AND time < $2".into(),
             params: vec![
                 BaselineParam::Time(midnight(from)),
                 BaselineParam::Time(next(to)),
@@ -674,12 +267,9 @@ fn cases() -> Vec<Case> {
             filter: Filter::default()
                 .with_resource_type("workspace")
                 .with_action("delete"),
-            sqlite_where: "resource_type = ?1 AND action = ?2",
-            postgres_where: "resource_type = $1 AND action = $2",
-            params: vec![
-                BaselineParam::Text("workspace"),
-                BaselineParam::Text("delete"),
-            ],
+            sqlite_where: "resource_type = ?1 AND action = ?2".into(),
+            postgres_where: "resource_type = $1 AND action = $2".into(),
+            params: vec![text("workspace"), text("delete")],
         },
         Case {
             name: "`username:dana date_from:2024-03-01 date_to:2024-09-30`",
@@ -687,14 +277,62 @@ fn cases() -> Vec<Case> {
                 .with_username(FILTER_USER)
                 .with_date_from(user_from)
                 .with_date_to(user_to),
-            sqlite_where: "username = ?1 AND time >= ?2 AND time < ?3",
-            postgres_where: "lower(username) = lower($1) AND time >= $2 AND time < $3",
+            sqlite_where: "username = ?1 AND time >= ?2 AND time < ?3".into(),
+            postgres_where: "lower(username) = lower($1) AND time >= $2 AND time < $3".into(),
             params: vec![
-                BaselineParam::Text(FILTER_USER),
+                text(FILTER_USER),
                 BaselineParam::Time(midnight(user_from)),
                 BaselineParam::Time(next(user_to)),
             ],
         },
+        one_key(
+            "`resource_type:workspace`",
+            Filter::default().with_resource_type("workspace"),
+            "resource_type",
+            text("workspace"),
+        ),
+        one_key(
+            "`action:delete`",
+            Filter::default().with_action("delete"),
+            "action",
+            text("delete"),
+        ),
+        one_key(
+            "`email:dana@example.com`",
+            Filter::default().with_email(&dana_email),
+            "email",
+            text(&dana_email),
+        ),
+        one_key(
+            "`resource_id:…` (one resource)",
+            Filter::default().with_resource_id(&sample.resource_id),
+            "resource_id",
+            text(&sample.resource_id),
+        ),
+        one_key(
+            "`resource_target:…` (one target)",
+            Filter::default().with_resource_target(&sample.resource_target),
+            "resource_target",
+            text(&sample.resource_target),
+        ),
+        one_key(
+            "`email:quinn@example.com` (a rare email)",
+            Filter::default().with_email(&rare_email),
+            "email",
+            text(&rare_email),
+        ),
+        one_key(
+            "`request_id:…`",
+            Filter::default().with_request_id(request_id),
+            "request_id",
+            BaselineParam::RequestId(request_id),
+        ),
+        one_key(
+            "`username:nobody` (no events)",
+            Filter::default().with_username("nobody"),
+            "username",
+            text("nobody"),
+        ),
     ]
 }
 
@@ -704,15 +342,36 @@ trait Baseline {
     fn offset_page(&mut self, case: &Case, offset: usize) -> usize;
 }
 
-struct SqliteBaseline(rusqlite::Connection);
+struct SqliteBaseline {
+    conn: rusqlite::Connection,
+    /// Whether request ids are stored as text (schema 2) rather than 16 bytes.
+    text_request_ids: bool,
+}
 
 impl SqliteBaseline {
-    fn params(case: &Case) -> Vec<rusqlite::types::Value> {
+    fn new(conn: rusqlite::Connection) -> Self {
+        let kind: Option<String> = conn
+            .query_row(
+                "SELECT typeof(request_id) FROM audit_logs WHERE request_id IS NOT NULL LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .ok();
+        SqliteBaseline {
+            conn,
+            text_request_ids: kind.as_deref() == Some("text"),
+        }
+    }
+
+    fn params(&self, case: &Case) -> Vec<rusqlite::types::Value> {
+        use rusqlite::types::Value as V;
         case.params
             .iter()
             .map(|p| match p {
-                BaselineParam::Text(s) => rusqlite::types::Value::Text((*s).into()),
-                BaselineParam::Time(t) => rusqlite::types::Value::Integer(t.timestamp_micros()),
+                BaselineParam::Text(s) => V::Text(s.clone()),
+                BaselineParam::Time(t) => V::Integer(t.timestamp_micros()),
+                BaselineParam::RequestId(id) if self.text_request_ids => V::Text(id.to_string()),
+                BaselineParam::RequestId(id) => V::Blob(id.as_bytes().to_vec()),
             })
             .collect()
     }
@@ -724,8 +383,8 @@ impl Baseline for SqliteBaseline {
             "SELECT COUNT(*) FROM audit_logs WHERE {}",
             case.sqlite_where
         );
-        self.0
-            .query_row(&sql, rusqlite::params_from_iter(Self::params(case)), |r| {
+        self.conn
+            .query_row(&sql, rusqlite::params_from_iter(self.params(case)), |r| {
                 r.get(0)
             })
             .unwrap()
@@ -737,10 +396,9 @@ impl Baseline for SqliteBaseline {
             columns(),
             case.sqlite_where
         );
-        let mut stmt = self.0.prepare_cached(&sql).unwrap();
-        let mut rows = stmt
-            .query(rusqlite::params_from_iter(Self::params(case)))
-            .unwrap();
+        let params = self.params(case);
+        let mut stmt = self.conn.prepare_cached(&sql).unwrap();
+        let mut rows = stmt.query(rusqlite::params_from_iter(params)).unwrap();
         let mut n = 0;
         while let Some(row) = rows.next().unwrap() {
             // Read every column, as a page render would.
@@ -761,8 +419,9 @@ impl PostgresBaseline {
             .iter()
             .map(|p| -> Box<dyn ToSql + Sync> {
                 match p {
-                    BaselineParam::Text(s) => Box::new(s.to_string()),
+                    BaselineParam::Text(s) => Box::new(s.clone()),
                     BaselineParam::Time(t) => Box::new(*t),
+                    BaselineParam::RequestId(id) => Box::new(*id),
                 }
             })
             .collect()
@@ -813,10 +472,11 @@ fn run_queries(
     store: &mut dyn Store,
     baseline: &mut dyn Baseline,
     config: &Config,
+    data: &Dataset,
     label: &str,
 ) -> Vec<QueryRow> {
     let mut out = Vec::new();
-    for case in cases() {
+    for case in cases(data) {
         eprintln!("  {label}: {}", case.name);
         let matching = baseline.exact_count(&case);
         let first = PageRequest::first(PAGE);
@@ -872,44 +532,32 @@ fn run_queries(
 
 struct StoreReport {
     name: &'static str,
-    ingest: Ingest,
+    ingest: ingest::Load,
+    /// Opening a store of the previous schema, as large as the store, with a writer.
+    migration: Option<Duration>,
     /// Query passes: (when, rows).
     queries: Vec<(&'static str, Vec<QueryRow>)>,
 }
 
 fn report(config: &Config, reports: &[StoreReport]) -> String {
     let mut md = String::new();
-    let raw = config.raw_rows;
     let _ = writeln!(
         md,
-        "### Ingest ({} events, batches of {BATCH}; raw inserts on the first {} of them)\n",
+        "### Ingest ({} events, batches of {BATCH}, every target given each batch in turn; \
+         ev/s, and the ratio to the first row)\n",
         thousands(config.events as f64),
-        thousands(raw as f64)
     );
-    let _ = writeln!(
-        md,
-        "| store | `append`, first {raw} rows | `append`, all {} rows | raw INSERT per row, autocommit | ratio | raw INSERT per row, 1 tx per {BATCH} rows | ratio |",
-        thousands(config.events as f64)
-    );
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|");
     for r in reports {
-        let first = rate(raw, r.ingest.store_first);
-        let cell = |d: Option<Duration>| match d {
-            Some(d) => (
-                format!("{} ev/s", thousands(rate(raw, d))),
-                format!("**{:.1}×**", first / rate(raw, d)),
-            ),
-            None => ("—".into(), "—".into()),
-        };
-        let (auto, auto_ratio) = cell(r.ingest.raw_autocommit);
-        let (tx, tx_ratio) = cell(r.ingest.raw_tx);
-        let _ = writeln!(
-            md,
-            "| {} | {} ev/s | {} ev/s | {auto} | {auto_ratio} | {tx} | {tx_ratio} |",
-            r.name,
-            thousands(first),
-            thousands(rate(config.events, r.ingest.store_all)),
-        );
+        let _ = writeln!(md, "{}", r.ingest.table(r.name, config.events));
+        if let Some(took) = r.migration {
+            let _ = writeln!(
+                md,
+                "Migrating the schema 2 store of {} events to this build's layout (a writer's \
+                 open): {:.1} s\n",
+                thousands(config.events as f64),
+                took.as_secs_f64()
+            );
+        }
     }
     for (r, (when, rows)) in reports
         .iter()
@@ -957,42 +605,52 @@ fn report(config: &Config, reports: &[StoreReport]) -> String {
 
 fn bench_sqlite(config: &Config, data: &Dataset, dir: &Path) -> StoreReport {
     let path = dir.join("store.db");
-    let raw_events = data.batch(0..config.raw_rows);
-    eprintln!("sqlite: raw inserts ({} rows, autocommit)", config.raw_rows);
-    let raw_autocommit = sqlite_raw(&dir.join("raw.db"), &raw_events, None);
-    eprintln!(
-        "sqlite: raw inserts ({} rows, 1 tx per {BATCH})",
-        config.raw_rows
-    );
-    let raw_tx = sqlite_raw(&dir.join("raw_tx.db"), &raw_events, Some(BATCH));
-    for f in [
-        "raw.db",
-        "raw.db-wal",
-        "raw.db-shm",
-        "raw_tx.db",
-        "raw_tx.db-wal",
-        "raw_tx.db-shm",
-    ] {
-        let _ = std::fs::remove_file(dir.join(f));
-    }
+    let mut floor = ingest::SqliteFloor::create(&dir.join("floor.db"));
     let mut store = SqliteStore::open(&path).expect("open");
-    let (store_first, store_all) = load(&mut store, data, config.raw_rows, "sqlite");
+    let mut v2 = config
+        .previous
+        .then(|| previous::SqliteV2::create(&dir.join("v2.db")));
+    let mut targets = vec![
+        ingest::Target::raw("raw INSERTs, 3-index table", &mut floor),
+        ingest::Target::store("`append`", &mut store),
+    ];
+    if let Some(v2) = v2.as_mut() {
+        targets.push(ingest::Target::raw("`append` of schema 2", v2));
+    }
+    eprintln!(
+        "sqlite: loading {} events into {} targets",
+        data.n,
+        targets.len()
+    );
+    let load = ingest::interleave(&mut targets, data, "sqlite");
+    drop(targets);
+    let had_v2 = v2.is_some();
+    drop((floor, store, v2));
+    // The copy of schema 2, now as large as the store: what migrating it takes.
+    let migration = had_v2.then(|| {
+        eprintln!("sqlite: migrating the schema 2 store of {} events", data.n);
+        let started = Instant::now();
+        let mut migrated = SqliteStore::open(dir.join("v2.db")).expect("migrate");
+        let took = started.elapsed();
+        assert_eq!(migrated.head().unwrap().head, data.n as u64);
+        took
+    });
+    for f in ["floor.db", "v2.db"] {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(dir.join(format!("{f}{suffix}")));
+        }
+    }
     // What a process does after a load: close the store and open it again.
-    drop(store);
     let mut store = SqliteStore::open(&path).expect("reopen");
-    let mut baseline = SqliteBaseline(sqlite_connection(&path));
+    let mut baseline = SqliteBaseline::new(sqlite_connection(&path));
     let queries = vec![(
         "as loaded",
-        run_queries(&mut store, &mut baseline, config, "sqlite"),
+        run_queries(&mut store, &mut baseline, config, data, "sqlite"),
     )];
     StoreReport {
         name: "SQLite",
-        ingest: Ingest {
-            store_first,
-            store_all,
-            raw_autocommit: Some(raw_autocommit),
-            raw_tx: Some(raw_tx),
-        },
+        ingest: load,
+        migration,
         queries,
     }
 }
@@ -1007,22 +665,6 @@ fn bench_postgres(config: &Config, data: &Dataset, partitioning: Partitioning) -
             "postgres_partitioned",
         ),
     };
-    let (raw_autocommit, raw_tx) = if partitioning == Partitioning::None {
-        let raw_events = data.batch(0..config.raw_rows);
-        eprintln!(
-            "{label}: raw inserts ({} rows, autocommit)",
-            config.raw_rows
-        );
-        let auto = postgres_raw(url, "audit_bench_raw", &raw_events, None);
-        eprintln!(
-            "{label}: raw inserts ({} rows, 1 tx per {BATCH})",
-            config.raw_rows
-        );
-        let tx = postgres_raw(url, "audit_bench_raw", &raw_events, Some(BATCH));
-        (Some(auto), Some(tx))
-    } else {
-        (None, None)
-    };
     reset_schema(url, schema);
     let options = Options {
         schema: schema.into(),
@@ -1030,8 +672,23 @@ fn bench_postgres(config: &Config, data: &Dataset, partitioning: Partitioning) -
         ..Options::default()
     };
     let mut store = PostgresStore::connect(url, options.clone()).expect("connect");
-    let (store_first, store_all) = load(&mut store, data, config.raw_rows, label);
-    drop(store);
+    // The floor is loaded beside the plain layout only.
+    let mut floor = (partitioning == Partitioning::None)
+        .then(|| ingest::PostgresFloor::create(url, "audit_bench_floor"));
+    let mut targets = Vec::new();
+    if let Some(floor) = floor.as_mut() {
+        targets.push(ingest::Target::raw("raw `COPY`, 3-index table", floor));
+    }
+    targets.push(ingest::Target::store("`append`", &mut store));
+    eprintln!(
+        "{label}: loading {} events into {} targets",
+        data.n,
+        targets.len()
+    );
+    let load = ingest::interleave(&mut targets, data, label);
+    drop(targets);
+    drop((store, floor));
+    reset_schema(url, "audit_bench_floor");
     let mut store = PostgresStore::connect(url, options).expect("reconnect");
     let mut client = postgres::Client::connect(url, postgres::NoTls).unwrap();
     client
@@ -1054,7 +711,7 @@ fn bench_postgres(config: &Config, data: &Dataset, partitioning: Partitioning) -
         );
     }
     let mut baseline = PostgresBaseline(client);
-    let as_loaded = run_queries(&mut store, &mut baseline, config, label);
+    let as_loaded = run_queries(&mut store, &mut baseline, config, data, label);
     // Autovacuum may be off (it is on the benchmark machine's server), so the pass above runs
     // without planner statistics or a visibility map. This is what autovacuum does on a default
     // server after such a load; the store itself never runs it.
@@ -1063,7 +720,7 @@ fn bench_postgres(config: &Config, data: &Dataset, partitioning: Partitioning) -
         .0
         .batch_execute("VACUUM ANALYZE audit_logs")
         .unwrap();
-    let vacuumed = run_queries(&mut store, &mut baseline, config, label);
+    let vacuumed = run_queries(&mut store, &mut baseline, config, data, label);
     let queries = vec![
         ("as loaded", as_loaded),
         ("after `VACUUM ANALYZE`", vacuumed),
@@ -1073,12 +730,8 @@ fn bench_postgres(config: &Config, data: &Dataset, partitioning: Partitioning) -
     }
     StoreReport {
         name,
-        ingest: Ingest {
-            store_first,
-            store_all,
-            raw_autocommit,
-            raw_tx,
-        },
+        ingest: load,
+        migration: None,
         queries,
     }
 }
@@ -1087,8 +740,8 @@ fn main() {
     let config = Config::from_env();
     let data = Dataset::new(config.events);
     eprintln!(
-        "audit store benchmark: {} events, raw inserts on {}, stores {:?}",
-        config.events, config.raw_rows, config.stores
+        "audit store benchmark: {} events, stores {:?}",
+        config.events, config.stores
     );
     let dir: PathBuf = std::env::temp_dir().join(format!("audit-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);

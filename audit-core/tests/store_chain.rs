@@ -652,7 +652,7 @@ fn stores_made_before_the_chain_are_chained_when_migrated() {
 /// Turns a store back into one of the previous version (log positions, no chain).
 fn unchain(db: &Db) {
     let version = if db.is_sqlite() {
-        "PRAGMA user_version = 2"
+        "PRAGMA user_version = 3"
     } else {
         "DELETE FROM audit_migrations WHERE version = 3"
     };

@@ -248,6 +248,96 @@ pub fn organization_scopes_select_what_matches_selects(store: &mut dyn Store) {
     }
 }
 
+/// A log long enough to span several of the SQLite store's buckets of positions (1,024
+/// each), appended out of time order (ties in time spread across the log), read back through
+/// every kind of filter: pages in time order, counts, and followers in log order.
+pub fn a_long_log_out_of_time_order_reads_like_matches(store: &mut dyn Store) {
+    const N: usize = 4_500;
+    let mut events = dataset(N);
+    for (i, e) in events.iter_mut().enumerate() {
+        // A permutation of the minutes, in pairs that share a time.
+        e.time = base_time() + Duration::minutes(((i * 7919) % N / 2 * 2) as i64);
+    }
+    events[4321].resource_target = "rare-target".into();
+    events[17].request_id = Some(Uuid::from_u128(0xbbbb));
+    events[2222].actor.email = "Rare@Example.net".into();
+    for chunk in events.chunks(100) {
+        store.append(chunk).unwrap();
+    }
+    let queries = [
+        "",
+        "workspace",
+        "resource_type:workspace",
+        "resource_type:workspace action:delete",
+        "action:login",
+        "action:start",
+        "resource_type:workspace_build build_reason:autostart",
+        "username:carol",
+        "username:CAROL date_from:2024-03-20 date_to:2024-03-24",
+        "email:carol@example.org",
+        "email:rare@example.NET",
+        "email:bob@example.com resource_type:workspace action:write",
+        "resource_id:3",
+        "resource_target:rare-target",
+        "resource_target:ws-2 action:write",
+        "date_from:2024-03-02 date_to:2024-03-03",
+        &format!("request_id:{}", Uuid::from_u128(0xbbbb)),
+        &format!("request_id:{}", Uuid::from_u128(0xaaaa_0005)),
+        "username:nobody",
+        "action:stop",
+        "email:nobody@example.com",
+    ];
+    for q in queries {
+        let filter = parse(q);
+        let want = expected(&events, &filter);
+        for limit in [50, 333] {
+            assert_eq!(
+                all_pages(store, &filter, limit),
+                want,
+                "query `{q}`, page size {limit}"
+            );
+        }
+        let n = want.len() as u64;
+        assert_eq!(
+            store.count(&filter, 10_000).unwrap(),
+            Count::Exact(n),
+            "{q}"
+        );
+        if n > 40 {
+            assert_eq!(store.count(&filter, 40).unwrap(), Count::AtLeast(40), "{q}");
+        }
+        // Followers: log order, from the start, from inside the log, and the newest.
+        let in_log_order: Vec<(u64, Uuid)> = (1..)
+            .zip(&events)
+            .filter(|(_, e)| filter.matches(e, None))
+            .map(|(seq, e)| (seq, e.id))
+            .collect();
+        for after in [0, 1500, 4000] {
+            let want: Vec<(u64, Uuid)> = in_log_order
+                .iter()
+                .filter(|(seq, _)| *seq > after)
+                .take(100)
+                .copied()
+                .collect();
+            let got: Vec<(u64, Uuid)> = store
+                .newer(&filter, Some(after), 100)
+                .unwrap()
+                .iter()
+                .map(|e| (e.seq, e.id))
+                .collect();
+            assert_eq!(got, want, "query `{q}` after {after}");
+        }
+        let newest: Vec<(u64, Uuid)> = store
+            .newer(&filter, None, 100)
+            .unwrap()
+            .iter()
+            .map(|e| (e.seq, e.id))
+            .collect();
+        let skip = in_log_order.len().saturating_sub(100);
+        assert_eq!(newest, in_log_order[skip..], "query `{q}`, newest");
+    }
+}
+
 pub fn date_to_includes_the_last_microsecond_of_its_day(store: &mut dyn Store) {
     let mut events = dataset(3);
     let day_end = Utc
@@ -337,6 +427,30 @@ pub fn appends_are_idempotent_by_event_id(store: &mut dyn Store) {
         .collect();
     let want: Vec<(u64, Uuid)> = (1..).zip(events.iter().map(|e| e.id)).collect();
     assert_eq!(logged, want, "positions in first-commit order");
+}
+
+/// What identifies an event is its time and id, as in page cursors: an id stored with
+/// another time is another event, in every store, and a repeat of both is skipped.
+pub fn an_id_with_another_time_is_another_event(store: &mut dyn Store) {
+    let original = dataset(1);
+    store.append(&original).unwrap();
+    let mut later = original.clone();
+    later[0].time += Duration::seconds(1);
+    // The same id at another time, twice in the batch, and the original again.
+    let batch = [later[0].clone(), later[0].clone(), original[0].clone()];
+    store.append(&batch).unwrap();
+    assert_eq!(store.head().unwrap(), LogSpan { first: 1, head: 2 });
+    let page = store
+        .page(&Filter::default(), &PageRequest::first(10))
+        .unwrap();
+    let times: Vec<_> = page.events.iter().map(|e| (e.seq, e.time, e.id)).collect();
+    assert_eq!(
+        times,
+        [
+            (2, later[0].time, original[0].id),
+            (1, original[0].time, original[0].id)
+        ]
+    );
 }
 
 pub fn counts_are_capped(store: &mut dyn Store) {
@@ -831,9 +945,11 @@ macro_rules! conformance_suite {
             conformance_suite!(@store $harness;
                 filters_select_what_matches_selects,
                 organization_scopes_select_what_matches_selects,
+                a_long_log_out_of_time_order_reads_like_matches,
                 date_to_includes_the_last_microsecond_of_its_day,
                 events_round_trip_exactly_and_secrets_never_reach_storage,
                 appends_are_idempotent_by_event_id,
+                an_id_with_another_time_is_another_event,
                 counts_are_capped,
                 newer_follows_log_positions,
                 purge_deletes_old_events_in_batches_archiving_first,
@@ -910,7 +1026,7 @@ fn sqlite_file_keeps_events_and_schema_across_reopen() {
     {
         let mut store = SqliteStore::open(&path).unwrap();
         store.append(&dataset(5)).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 3);
+        assert_eq!(store.schema_version().unwrap(), 4);
     }
     let mut store = audit_core::store::open(&format!("sqlite://{}", path.display())).unwrap();
     assert_eq!(store.stats().unwrap().rows, 5);

@@ -51,6 +51,7 @@ fn run(out: &std::path::Path) -> Result<(), String> {
     // Coder's audit page filters workspace builds by `build_reason`: index it.
     let options = Options {
         indexed_keys: vec!["build_reason".into()],
+        ..Options::default()
     };
     let store = StoreBackend::new(SqliteStore::open_with(&db, options).map_err(|e| e.to_string())?)
         .named("sqlite");

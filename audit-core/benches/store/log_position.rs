@@ -20,8 +20,9 @@ use audit_core::store::Store;
 use audit_core::store::postgres::{Options, PostgresStore};
 use audit_core::store::sqlite::SqliteStore;
 
+use crate::dataset::Dataset;
 use crate::previous::{PostgresPrevious, PreviousAppend, SqlitePrevious};
-use crate::{Config, Dataset, env_usize, ms, reset_schema, thousands};
+use crate::{Config, env_usize, ms, reset_schema, thousands};
 
 /// Per-batch append times of both paths.
 struct Timings {

@@ -106,8 +106,8 @@ impl<'a> Field<'a> {
     }
 
     /// Every column's value, in [`COLUMNS`] order.
-    pub(crate) fn row(entry: &'a Entry<'_>) -> Vec<Self> {
-        Col::ALL.iter().map(|col| Field::of(entry, *col)).collect()
+    pub(crate) fn row(entry: &'a Entry<'_>) -> impl ExactSizeIterator<Item = Self> + 'a {
+        Col::ALL.iter().map(move |col| Field::of(entry, *col))
     }
 }
 

@@ -3,13 +3,15 @@
 //!
 //! A store assigns positions inside its appending transaction, under a lock that serialises
 //! appenders (SQLite's write transaction, a row lock on the Postgres head row): it reads the
-//! [`Head`], drops the events already stored (appends are idempotent by event id), and hands
-//! the rest to [`number`], which is the one place positions are given out. Since the lock is
+//! [`Head`], drops the events already stored (appends are idempotent, see [`EventKey`]), and
+//! numbers the rest with [`Numbering`], the one place positions are given out: all at once
+//! ([`number`], when the store looked up which events are stored) or one at a time (when its
+//! insert finds out). Since the lock is
 //! held until commit, positions become visible in order: a reader never sees position `n + 1`
 //! without `n`, so a follower that polls [`Store::newer`](super::Store::newer) with the last
 //! position it saw misses nothing.
 //!
-//! [`number`] also chains each event to the one before it: its [`ChainHash`] is
+//! The numbering also chains each event to the one before it: its [`ChainHash`] is
 //! `SHA-256(previous hash ‖ canonical bytes)` (see [`crate::chain`]), computed on the event as
 //! it is stored, and the head row keeps the newest hash, so hashing happens under the same lock
 //! and in the same transaction as numbering.
@@ -164,49 +166,112 @@ pub(crate) struct Entry<'a> {
 
 /// The events of a batch to insert: those not `stored` yet (`stored` says whether an event
 /// is), each once, in batch order.
-#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 pub(crate) fn unstored(
     events: &[AuditEvent],
     mut stored: impl FnMut(&AuditEvent) -> bool,
 ) -> Vec<&AuditEvent> {
+    distinct(events).filter(|e| !stored(e)).collect()
+}
+
+/// What identifies a stored event, in every store: its time (to the microsecond, as stored)
+/// and its id. Two events with one id and different times are two events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct EventKey {
+    time_micros: i64,
+    id: uuid::Uuid,
+}
+
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+impl EventKey {
+    pub(crate) fn new(time: chrono::DateTime<chrono::Utc>, id: uuid::Uuid) -> Self {
+        EventKey {
+            time_micros: time.timestamp_micros(),
+            id,
+        }
+    }
+
+    pub(crate) fn of(event: &AuditEvent) -> Self {
+        Self::new(event.time, event.id)
+    }
+}
+
+/// The events of a batch, each once (by [`EventKey`]), in batch order.
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+pub(crate) fn distinct(events: &[AuditEvent]) -> impl Iterator<Item = &AuditEvent> {
     let mut seen = HashSet::with_capacity(events.len());
-    events
-        .iter()
-        .filter(|e| seen.insert(e.id) && !stored(e))
-        .collect()
+    events.iter().filter(move |e| seen.insert(EventKey::of(e)))
+}
+
+/// Gives out the positions after a head one at a time, for a store that learns whether an
+/// event is new only by inserting it: [`entry`](Self::entry) offers the next free position
+/// and [`take`](Self::take) uses it up once the event is stored, so skipped events leave no
+/// gap. Like [`number`], it is used under the appenders' lock, with the head read under it.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) struct Numbering {
+    head: Head,
+    hasher: crate::chain::ChainHasher,
+}
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+impl Numbering {
+    pub(crate) fn after(head: Head) -> Self {
+        Numbering {
+            head,
+            hasher: crate::chain::ChainHasher::new(),
+        }
+    }
+
+    /// `event` in its storable form (every NUL replaced) at the next free position, chained
+    /// to the head.
+    pub(crate) fn entry<'a>(
+        &mut self,
+        event: &'a AuditEvent,
+    ) -> Result<Entry<'a>, super::StoreError> {
+        let event = super::storable::storable(event);
+        let next = self
+            .hasher
+            .next(&self.head.chain().head, &event)
+            .ok_or_else(|| {
+                super::StoreError::Corrupt("the log position would pass 2^64 - 1".into())
+            })?;
+        Ok(Entry {
+            seq: next.seq,
+            hash: next.hash,
+            event,
+        })
+    }
+
+    /// Uses up the position of `entry`, which was stored: the head moves to it.
+    pub(crate) fn take(&mut self, entry: &Entry<'_>) {
+        debug_assert_eq!(entry.seq, self.head.seq + 1, "positions are taken in order");
+        self.head.seq = entry.seq;
+        self.head.hash = entry.hash;
+    }
+
+    /// The head after the positions taken.
+    pub(crate) fn head(&self) -> Head {
+        self.head
+    }
 }
 
 /// Numbers and chains `fresh` after `head`, in order, in their storable form (every NUL
 /// replaced, see [`Store::append`](super::Store::append)); returns the entries and the new
-/// head.
-///
-/// The one place positions and chain hashes are given out: call it under the appenders'
-/// lock, with the head read under that lock.
+/// head. Call it under the appenders' lock, with the head read under that lock.
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 pub(crate) fn number<'a>(
     head: Head,
     fresh: Vec<&'a AuditEvent>,
 ) -> Result<(Vec<Entry<'a>>, Head), super::StoreError> {
-    let mut hasher = crate::chain::ChainHasher::new();
-    let mut chain = head.chain().head;
+    let mut numbering = Numbering::after(head);
     let mut entries = Vec::with_capacity(fresh.len());
     for event in fresh {
-        let event = super::storable::storable(event);
-        chain = hasher.next(&chain, &event).ok_or_else(|| {
-            super::StoreError::Corrupt("the log position would pass 2^64 - 1".into())
-        })?;
-        entries.push(Entry {
-            seq: chain.seq,
-            hash: chain.hash,
-            event,
-        });
+        let entry = numbering.entry(event)?;
+        numbering.take(&entry);
+        entries.push(entry);
     }
-    let new_head = Head {
-        seq: chain.seq,
-        hash: chain.hash,
-        ..head
-    };
-    Ok((entries, new_head))
+    Ok((entries, numbering.head()))
 }
 
 #[cfg(test)]
@@ -214,9 +279,12 @@ mod tests {
     use super::*;
     use uuid::Uuid;
 
+    /// An event with `id`, at the same time as every other: a repeat of its id is a repeat
+    /// of the event.
     fn event(id: u128) -> AuditEvent {
         let mut e = AuditEvent::builder("login").build();
         e.id = Uuid::from_u128(id);
+        e.time = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
         e
     }
 
@@ -255,6 +323,56 @@ mod tests {
         assert_eq!(new_head.chain().anchor.seq, 4);
         assert_eq!(new_head.span(), LogSpan { first: 5, head: 13 });
         assert_eq!(new_head.span().len(), 9);
+    }
+
+    #[test]
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    fn positions_taken_one_at_a_time_leave_no_gap() {
+        let batch = [event(1), event(2), event(1), event(3)];
+        let head = Head {
+            seq: 10,
+            purged_through: 2,
+            ..Head::default()
+        };
+        let mut numbering = Numbering::after(head);
+        let mut stored = Vec::new();
+        for e in distinct(&batch) {
+            let entry = numbering.entry(e).unwrap();
+            // Event 2 turns out to be stored already: its offered position and hash go to
+            // the next.
+            if e.id != Uuid::from_u128(2) {
+                numbering.take(&entry);
+                stored.push((entry.seq, e.id.as_u128(), entry.hash));
+            }
+        }
+        let positions: Vec<(u64, u128)> = stored.iter().map(|(s, id, _)| (*s, *id)).collect();
+        assert_eq!(positions, [(11, 1), (12, 3)]);
+        // The hash at 12 links to the one at 11, not to the skipped event's.
+        let mut hasher = crate::chain::ChainHasher::new();
+        let at_11 = hasher.hash(&ChainHash::GENESIS, 11, &batch[0]);
+        assert_eq!(stored[0].2, at_11);
+        assert_eq!(stored[1].2, hasher.hash(&at_11, 12, &batch[3]));
+        assert_eq!(
+            numbering.head(),
+            Head {
+                seq: 12,
+                hash: stored[1].2,
+                purged_through: 2,
+                purged_hash: ChainHash::GENESIS,
+            }
+        );
+    }
+
+    #[test]
+    fn an_id_at_another_time_is_another_event() {
+        let first = event(1);
+        let mut later = first.clone();
+        later.time += chrono::Duration::microseconds(1);
+        let mut same_microsecond = first.clone();
+        same_microsecond.time += chrono::Duration::nanoseconds(500);
+        let batch = [first, later, same_microsecond];
+        let kept: Vec<_> = distinct(&batch).map(|e| e.time).collect();
+        assert_eq!(kept, [batch[0].time, batch[1].time]);
     }
 
     #[test]

@@ -12,8 +12,9 @@
 //!   canonical bytes)`, computed in the same transaction under the same lock, the head row
 //!   keeps the newest hash and a purge the hash of the last event it removed (see
 //!   [`crate::chain`]; [`verify`] checks a store, and takes signed checkpoints of it);
-//! * appends are idempotent by event id: a retried batch that had committed is not stored
-//!   twice and consumes no positions;
+//! * appends are idempotent: a retried batch that had committed is not stored twice and
+//!   consumes no positions. An event is identified by its time and id, as page cursors
+//!   identify it (an id stored with another time is another event);
 //! * every string is storable: U+0000 (NUL), which Postgres refuses in `text` and `jsonb`,
 //!   becomes U+FFFD in every string of an event (text fields, diff names and values,
 //!   additional field keys and values), in both stores alike;
@@ -82,8 +83,9 @@ pub trait Store: Send {
     /// Appends a batch of events in one transaction, numbering them with log positions
     /// (after the store's head, in batch order).
     ///
-    /// * Idempotent by event id: events already stored (a retried batch that had committed)
-    ///   are skipped and consume no position; so are repeats within the batch.
+    /// * Idempotent: events already stored (a retried batch that had committed) are skipped
+    ///   and consume no position; so are repeats within the batch. An event is identified by
+    ///   its time (to the microsecond) and id.
     /// * Every U+0000 (NUL) in any string of an event (text fields, diff names and values,
     ///   additional field keys and values) is stored as U+FFFD, in every store alike.
     /// * When the batch fails for a reason tied to some of its events (a value or a

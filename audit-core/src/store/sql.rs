@@ -47,6 +47,29 @@ pub(crate) trait SqlRead {
 
     /// Runs a `SELECT COUNT(*)` and reads its one number.
     fn query_count(&mut self, sql: &str, params: &[Param]) -> Result<i64, StoreError>;
+
+    /// At most `limit` events `filter` selects, in the order of `scan` ([`select`] unless
+    /// the store reads some filters its own way).
+    fn select(
+        &mut self,
+        filter: &Filter,
+        scan: Scan<'_>,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError>
+    where
+        Self: Sized,
+    {
+        select(self, filter, scan, limit)
+    }
+
+    /// How many events `filter` selects, counting at most `cap + 1` ([`count`] unless the
+    /// store counts some filters its own way).
+    fn count_capped(&mut self, filter: &Filter, cap: u64) -> Result<Count, StoreError>
+    where
+        Self: Sized,
+    {
+        count(self, filter, cap)
+    }
 }
 
 /// At most `limit` events `filter` selects, in the order of `scan`.
@@ -73,18 +96,28 @@ pub(crate) fn count<S: SqlRead>(
     cap: u64,
 ) -> Result<Count, StoreError> {
     let w = Where::build(S::DIALECT, filter, Scan::Page(None))?;
-    let cap = i64::try_from(cap).unwrap_or(i64::MAX - 1).min(i64::MAX - 1);
+    let cap = count_cap(cap);
     let sql = format!(
         "SELECT COUNT(*) FROM (SELECT 1 FROM audit_logs WHERE {} LIMIT {}) t",
         w.sql,
         cap + 1
     );
     let n = store.query_count(&sql, &w.params)?;
-    Ok(if n > cap {
+    Ok(capped(n, cap))
+}
+
+/// A count cap as a database integer (room left for the one extra row counted).
+pub(crate) fn count_cap(cap: u64) -> i64 {
+    i64::try_from(cap).unwrap_or(i64::MAX - 1).min(i64::MAX - 1)
+}
+
+/// `n` rows counted with a cap of `cap` (and one more row allowed, to tell "more").
+pub(crate) fn capped(n: i64, cap: i64) -> Count {
+    if n > cap {
         Count::AtLeast(cap as u64)
     } else {
         Count::Exact(n.max(0) as u64)
-    })
+    }
 }
 
 /// One page; one extra row tells whether another page exists, without counting.
@@ -94,12 +127,7 @@ pub(crate) fn page(
     request: &PageRequest,
 ) -> Result<Page, StoreError> {
     let limit = request.checked_limit()?;
-    let mut events = select(
-        store,
-        filter,
-        Scan::Page(request.cursor.as_ref()),
-        limit + 1,
-    )?;
+    let mut events = store.select(filter, Scan::Page(request.cursor.as_ref()), limit + 1)?;
     let next = if events.len() > limit {
         events.truncate(limit);
         events.last().map(|e| Cursor::of(e))
@@ -118,9 +146,9 @@ pub(crate) fn newer(
 ) -> Result<Vec<StoredEvent>, StoreError> {
     let limit = PageRequest::first(limit).checked_limit()?;
     match after {
-        Some(after) => select(store, filter, Scan::After(after), limit),
+        Some(after) => store.select(filter, Scan::After(after), limit),
         None => {
-            let mut newest = select(store, filter, Scan::Latest, limit)?;
+            let mut newest = store.select(filter, Scan::Latest, limit)?;
             newest.reverse();
             Ok(newest)
         }
@@ -270,6 +298,34 @@ impl Where {
     }
 }
 
+impl Where {
+    /// Adds `term`, built with the placeholder of `param`, to the clause.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    pub(crate) fn and_with(
+        &mut self,
+        dialect: Dialect,
+        param: Param,
+        term: impl FnOnce(&str) -> String,
+    ) {
+        let p = placeholder(dialect, &mut self.params, param);
+        self.sql = format!("{} AND {}", self.sql, term(&p));
+    }
+}
+
+/// Adds `param` to `params`, as a value is compared with what was stored (in which NUL became
+/// U+FFFD), and returns its placeholder.
+fn placeholder(dialect: Dialect, params: &mut Vec<Param>, param: Param) -> String {
+    let param = match param {
+        Param::Text(text) if text.contains('\0') => Param::Text(storable_str(&text).into_owned()),
+        other => other,
+    };
+    params.push(param);
+    match dialect {
+        Dialect::Sqlite => format!("?{}", params.len()),
+        Dialect::Postgres => format!("${}", params.len()),
+    }
+}
+
 struct Builder {
     dialect: Dialect,
     terms: Vec<String>,
@@ -323,18 +379,7 @@ impl Builder {
     }
 
     fn param(&mut self, param: Param) -> String {
-        // A value is compared with what was stored, in which NUL became U+FFFD.
-        let param = match param {
-            Param::Text(text) if text.contains('\0') => {
-                Param::Text(storable_str(&text).into_owned())
-            }
-            other => other,
-        };
-        self.params.push(param);
-        match self.dialect {
-            Dialect::Sqlite => format!("?{}", self.params.len()),
-            Dialect::Postgres => format!("${}", self.params.len()),
-        }
+        placeholder(self.dialect, &mut self.params, param)
     }
 }
 
@@ -377,8 +422,9 @@ const BUILT_IN_INDEXES: &[&str] = &[
 ];
 
 /// An additional key a writer declares indexed: an expression index on
-/// `additional_fields[key]`, ending in `(time, id)` like every filter index, named
-/// `audit_logs_<key>`, created if missing when the store is opened to write.
+/// `additional_fields[key]` (ending in `(time, id)` on Postgres, after the bucket and ending
+/// in `time` on SQLite, like the other filter indexes of each), named `audit_logs_<key>`,
+/// created if missing when the store is opened to write.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct IndexedKey(String);
 
@@ -408,8 +454,15 @@ impl IndexedKey {
         format!("\"audit_logs_{}\"", self.0)
     }
 
-    /// `CREATE INDEX IF NOT EXISTS` for this key.
-    pub(crate) fn create_sql(&self, dialect: Dialect) -> String {
+    /// The key.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    pub(crate) fn key(&self) -> &str {
+        &self.0
+    }
+
+    /// `CREATE INDEX IF NOT EXISTS` for this key: on `(bucket, value, time)` when given the
+    /// bucket expression of a store that buckets its key indexes, else on `(value, time, id)`.
+    pub(crate) fn create_sql(&self, dialect: Dialect, bucket: Option<&str>) -> String {
         let expression = match dialect {
             Dialect::Sqlite => format!(
                 "json_extract(additional_fields, {})",
@@ -420,8 +473,12 @@ impl IndexedKey {
                 Self::postgres_literal(&self.0)
             ),
         };
+        let columns = match bucket {
+            Some(bucket) => format!("{bucket}, {expression}, time"),
+            None => format!("{expression}, time, id"),
+        };
         format!(
-            "CREATE INDEX IF NOT EXISTS {} ON audit_logs ({expression}, time, id)",
+            "CREATE INDEX IF NOT EXISTS {} ON audit_logs ({columns})",
             self.index_name()
         )
     }
@@ -510,12 +567,12 @@ mod tests {
     fn indexed_keys_are_identifiers_that_take_no_built_in_name() {
         let key = IndexedKey::new("build_reason").unwrap();
         assert_eq!(
-            key.create_sql(Dialect::Sqlite),
+            key.create_sql(Dialect::Sqlite, Some("seq >> 10")),
             "CREATE INDEX IF NOT EXISTS \"audit_logs_build_reason\" ON audit_logs \
-             (json_extract(additional_fields, '$.\"build_reason\"'), time, id)"
+             (seq >> 10, json_extract(additional_fields, '$.\"build_reason\"'), time)"
         );
         assert_eq!(
-            key.create_sql(Dialect::Postgres),
+            key.create_sql(Dialect::Postgres, None),
             "CREATE INDEX IF NOT EXISTS \"audit_logs_build_reason\" ON audit_logs \
              ((additional_fields ->> 'build_reason'), time, id)"
         );

@@ -1,7 +1,8 @@
 //! The stores as they were before log positions (schema version 1): their schema and their
-//! append, without the `build_reason` index stores of that time also had. A fixture for the
-//! tests that migrate such a store, and for the benchmark that compares appends with and
-//! without log positions (which includes this file).
+//! append, without the `build_reason` index stores of that time also had; and the SQLite
+//! store of schema version 2 (log positions in a table keyed by event id, an index per filter
+//! key ending in `(time, id)`). Fixtures for the tests that migrate such stores, and for the
+//! benchmarks that compare appends with them (which include this file).
 #![allow(dead_code)]
 
 use std::path::Path;
@@ -176,41 +177,57 @@ impl PostgresPrevious {
     }
 }
 
+/// The Postgres types of the previous columns, in order.
+pub const POSTGRES_EVENT_TYPES: &[Type] = &[
+    Type::UUID,
+    Type::TIMESTAMPTZ,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::INET,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::JSONB,
+    Type::INT4,
+    Type::JSONB,
+    Type::UUID,
+];
+
+/// Writes `e` to a binary `COPY` of the previous columns ([`POSTGRES_EVENT_TYPES`]), after a
+/// leading log position if given, converting each field as the Postgres store did.
+pub fn copy_event(writer: &mut BinaryCopyInWriter<'_>, e: &AuditEvent, seq: Option<i64>) {
+    let diff = serde_json::to_value(&e.diff).unwrap();
+    let additional = Value::Object(e.additional_fields.clone());
+    let status = i32::from(e.status_code);
+    match seq {
+        Some(seq) => writer.write(&postgres_event_params!(
+            e,
+            &diff,
+            &additional,
+            &status,
+            &seq
+        )),
+        None => writer.write(&postgres_event_params!(e, &diff, &additional, &status)),
+    }
+    .unwrap();
+}
+
 impl PreviousAppend for PostgresPrevious {
     fn append(&mut self, events: &[AuditEvent]) {
-        const TYPES: &[Type] = &[
-            Type::UUID,
-            Type::TIMESTAMPTZ,
-            Type::TEXT,
-            Type::TEXT,
-            Type::TEXT,
-            Type::TEXT,
-            Type::INET,
-            Type::TEXT,
-            Type::TEXT,
-            Type::TEXT,
-            Type::TEXT,
-            Type::TEXT,
-            Type::TEXT,
-            Type::JSONB,
-            Type::INT4,
-            Type::JSONB,
-            Type::UUID,
-        ];
         let mut tx = self.0.transaction().unwrap();
         let sink = tx
             .copy_in(&format!(
                 "COPY audit_logs ({PREVIOUS_COLUMNS}) FROM STDIN BINARY"
             ))
             .unwrap();
-        let mut writer = BinaryCopyInWriter::new(sink, TYPES);
+        let mut writer = BinaryCopyInWriter::new(sink, POSTGRES_EVENT_TYPES);
         for e in events {
-            let diff = serde_json::to_value(&e.diff).unwrap();
-            let additional = Value::Object(e.additional_fields.clone());
-            let status = i32::from(e.status_code);
-            writer
-                .write(&postgres_event_params!(e, &diff, &additional, &status))
-                .unwrap();
+            copy_event(&mut writer, e, None);
         }
         writer.finish().unwrap();
         let (types, actions): (Vec<&str>, Vec<&str>) = pairs(events).into_iter().unzip();
@@ -229,4 +246,83 @@ fn pairs(events: &[AuditEvent]) -> std::collections::BTreeSet<(&str, &str)> {
         .iter()
         .map(|e| (e.resource_type.as_str(), e.action.as_str()))
         .collect()
+}
+
+/// SQLite, version 2: version 1 and its migration to log positions.
+pub const SQLITE_V2_MIGRATION: &str =
+    "ALTER TABLE audit_logs ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+    UPDATE audit_logs SET seq = numbered.n
+        FROM (SELECT id, row_number() OVER (ORDER BY time, id) AS n FROM audit_logs) AS numbered
+        WHERE audit_logs.id = numbered.id;
+    CREATE UNIQUE INDEX audit_logs_seq ON audit_logs (seq);
+    CREATE TABLE audit_log_head (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        seq INTEGER NOT NULL,
+        purged_through INTEGER NOT NULL DEFAULT 0
+    );
+    INSERT INTO audit_log_head (id, seq) SELECT 1, COUNT(*) FROM audit_logs;";
+
+/// The SQLite store of schema version 2 and its append: under `BEGIN IMMEDIATE`, a lookup of
+/// each event's id, one prepared insert per new event numbered after the head, the recorded
+/// actions, the head.
+#[cfg(feature = "sqlite")]
+pub struct SqliteV2(pub rusqlite::Connection);
+
+#[cfg(feature = "sqlite")]
+impl SqliteV2 {
+    /// A new store of version 2 at `path`.
+    pub fn create(path: &Path) -> Self {
+        let SqlitePrevious(conn) = SqlitePrevious::create(path);
+        conn.execute_batch(SQLITE_V2_MIGRATION).unwrap();
+        conn.pragma_update(None, "user_version", 2).unwrap();
+        SqliteV2(conn)
+    }
+}
+
+#[cfg(feature = "sqlite")]
+impl PreviousAppend for SqliteV2 {
+    fn append(&mut self, events: &[AuditEvent]) {
+        use rusqlite::OptionalExtension;
+        let tx = self
+            .0
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .unwrap();
+        let head: i64 = tx
+            .query_row("SELECT seq FROM audit_log_head WHERE id = 1", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        let mut seq = head;
+        {
+            let mut stored = tx
+                .prepare_cached("SELECT time FROM audit_logs WHERE id = ?1")
+                .unwrap();
+            let mut insert = tx
+                .prepare_cached(&format!(
+                    "INSERT INTO audit_logs (seq, {PREVIOUS_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
+                ))
+                .unwrap();
+            let mut seen = std::collections::HashSet::new();
+            for e in events {
+                let known = stored
+                    .query_row([e.id.as_bytes().as_slice()], |r| r.get::<_, i64>(0))
+                    .optional()
+                    .unwrap();
+                if !seen.insert(e.id) || known.is_some() {
+                    continue;
+                }
+                seq += 1;
+                insert.execute(sqlite_event_params!(e, seq)).unwrap();
+            }
+            let mut recorded = tx
+                .prepare_cached("INSERT OR IGNORE INTO audit_recorded_actions (resource_type, action) VALUES (?1, ?2)")
+                .unwrap();
+            for (t, a) in pairs(events) {
+                recorded.execute([t, a]).unwrap();
+            }
+        }
+        tx.execute("UPDATE audit_log_head SET seq = ?1 WHERE id = 1", [seq])
+            .unwrap();
+        tx.commit().unwrap();
+    }
 }

@@ -12,8 +12,8 @@
 //! the next stretch of the log to purge.
 //!
 //! A lost connection (a server restart, a proxy, `pg_terminate_backend`) is replaced, with
-//! bounded backoff, and the operation tried again; an append is idempotent by event id, so a
-//! batch that had committed before the connection dropped is not stored twice.
+//! bounded backoff, and the operation tried again; an append is idempotent, so a batch that
+//! had committed before the connection dropped is not stored twice.
 
 mod connection;
 mod purge;
@@ -221,7 +221,7 @@ impl PostgresStore {
             "SELECT {HEAD_COLUMNS} FROM audit_log_head WHERE id = 1 FOR UPDATE"
         ))?;
         let stored = self.conn.prepare(
-            "SELECT id FROM audit_logs \
+            "SELECT time, id FROM audit_logs \
              WHERE (time, id) IN (SELECT * FROM unnest($1::timestamptz[], $2::uuid[]))",
         )?;
         let copy = self.conn.prepare(&format!(
@@ -239,12 +239,12 @@ impl PostgresStore {
         let head = head_of(&tx.query_one(&lock, &[])?)?;
         let times: Vec<_> = events.iter().map(|e| e.time).collect();
         let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
-        let already: HashSet<Uuid> = tx
+        let already: HashSet<log::EventKey> = tx
             .query(&stored, &[&times, &ids])?
             .iter()
-            .map(|r| r.get(0))
+            .map(|r| log::EventKey::new(r.get(0), r.get(1)))
             .collect();
-        let fresh = log::unstored(events, |e| already.contains(&e.id));
+        let fresh = log::unstored(events, |e| already.contains(&log::EventKey::of(e)));
         if fresh.is_empty() {
             return Ok(());
         }
@@ -410,7 +410,7 @@ impl Store for PostgresStore {
     }
 
     fn count(&mut self, filter: &Filter, cap: u64) -> Result<Count, StoreError> {
-        sql::count(self, filter, cap)
+        self.count_capped(filter, cap)
     }
 
     fn newer(

@@ -45,7 +45,7 @@ pub(super) fn copy(
     writer: &mut BinaryCopyInWriter<'_>,
     entry: &Entry<'_>,
 ) -> Result<(), StoreError> {
-    let fields = Field::row(entry);
+    let fields: Vec<Field<'_>> = Field::row(entry).collect();
     let values: Vec<&(dyn ToSql + Sync)> = fields.iter().map(|f| f as _).collect();
     writer.write(&values)?;
     Ok(())

@@ -157,7 +157,7 @@ pub(super) fn migrate(
             .query_one("SELECT to_regclass($1) IS NOT NULL", &[&key.index_name()])?
             .get(0);
         if !exists {
-            tx.batch_execute(&key.create_sql(Dialect::Postgres))?;
+            tx.batch_execute(&key.create_sql(Dialect::Postgres, None))?;
         }
     }
     tx.commit()?;

@@ -1,15 +1,20 @@
 //! The embedded store: one SQLite file in WAL mode (feature `sqlite`, bundled SQLite).
 //!
-//! Times are stored as microseconds since the Unix epoch (UTC), ids as their 16 bytes, so
-//! `(time, id)` orders events exactly as the keyset cursor does. Usernames and emails use
-//! `COLLATE NOCASE`. Log positions are assigned inside the appending `BEGIN IMMEDIATE`
-//! transaction, which holds the file's one write lock until it commits.
+//! Times are stored as microseconds since the Unix epoch (UTC), event and request ids as
+//! their 16 bytes, so `(time, id)` orders events exactly as the keyset cursor does. Usernames
+//! and emails use `COLLATE NOCASE`. Log positions are assigned inside the appending
+//! `BEGIN IMMEDIATE` transaction, which holds the file's one write lock until it commits; the
+//! table is keyed by them, and its filter indexes are kept per bucket of positions so that an
+//! append touches a few pages of each whatever the size of the log (see `layout`).
 //!
 //! [`SqliteStore::open`] is a writer's open: it creates the file, switches it to WAL and
 //! applies pending migrations in one `BEGIN IMMEDIATE` transaction, so writers opening a new
 //! file at once all succeed. [`SqliteStore::open_read_only`] is a reader's, which never
 //! writes.
 
+mod append;
+mod layout;
+mod read;
 mod row;
 mod schema;
 
@@ -19,24 +24,60 @@ use chrono::{DateTime, Utc};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params_from_iter};
 
-use super::columns::{self, COLUMN_LIST, COLUMNS, HEAD_COLUMNS};
-use super::log::{self, Head};
+use super::columns::{self, COLUMN_LIST};
+use super::log::Head;
 use super::purge::{self, PurgeSteps};
-use super::sql::{self, Dialect, IndexedKey, Param, SqlRead};
+use super::sql::{self, Dialect, IndexedKey, Param, Scan, SqlRead};
 use super::{
     ArchiveFn, ChainRow, ChainSpan, Count, LogSpan, Page, PageRequest, PurgeOptions, PurgeReport,
-    StorageStats, Store, StoreError, StoredCheckpoint, StoredEvent, recorded_pairs,
+    StorageStats, Store, StoreError, StoredCheckpoint, StoredEvent,
 };
 use crate::AuditEvent;
 use crate::chain::ChainHead;
 use crate::query::Filter;
 
 /// Options of a writer's open.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// Memory: each connection caches up to [`page_cache_bytes`](Self::page_cache_bytes) of the
+/// database's pages (default [`DEFAULT_PAGE_CACHE_BYTES`], 16 MiB) and maps up to
+/// [`mmap_bytes`](Self::mmap_bytes) of the file (default 0: off). Readers
+/// ([`SqliteStore::open_read_only`]) use the defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
     /// Additional keys (`additional_fields` entries) the application filters by often, such
     /// as Coder's `build_reason`: each gets an expression index, created when missing.
     pub indexed_keys: Vec<String>,
+    /// The most memory the connection's page cache takes, in bytes (SQLite's `cache_size`;
+    /// at least one KiB is used). Appends need little of it (they touch the newest few pages
+    /// of each index); reads of rare keys and large pages of results gain from more.
+    pub page_cache_bytes: usize,
+    /// How many bytes of the file SQLite reads through a memory map instead of `read` calls
+    /// (SQLite's `mmap_size`; 0 turns it off). Mapped pages live in the operating system's
+    /// page cache, shared with other processes reading the file, rather than in this
+    /// process's heap.
+    pub mmap_bytes: u64,
+}
+
+/// The default [`Options::page_cache_bytes`]: 16 MiB.
+pub const DEFAULT_PAGE_CACHE_BYTES: usize = 16 << 20;
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            indexed_keys: Vec::new(),
+            page_cache_bytes: DEFAULT_PAGE_CACHE_BYTES,
+            mmap_bytes: 0,
+        }
+    }
+}
+
+impl Options {
+    fn memory(&self) -> schema::Memory {
+        schema::Memory {
+            page_cache_bytes: self.page_cache_bytes,
+            mmap_bytes: self.mmap_bytes,
+        }
+    }
 }
 
 /// An SQLite-backed [`Store`].
@@ -45,6 +86,10 @@ pub struct SqliteStore {
     /// Where the store is, for error messages.
     location: String,
     read_only: bool,
+    /// The additional keys indexed in this store, when it was opened.
+    declared: Vec<IndexedKey>,
+    /// Recorded pairs this connection knows are stored.
+    recorded: append::Recorded,
 }
 
 impl SqliteStore {
@@ -54,13 +99,17 @@ impl SqliteStore {
         Self::open_with(path, Options::default())
     }
 
-    /// [`open`](Self::open) with options: the application's indexed keys.
+    /// [`open`](Self::open) with options: the application's indexed keys, and memory.
     ///
     /// ```
     /// use audit_core::store::sqlite::{Options, SqliteStore};
     ///
     /// let dir = std::env::temp_dir().join(format!("audit-open-with-{}", std::process::id()));
-    /// let options = Options { indexed_keys: vec!["build_reason".into()] };
+    /// let options = Options {
+    ///     indexed_keys: vec!["build_reason".into()],
+    ///     page_cache_bytes: 64 << 20,
+    ///     ..Options::default()
+    /// };
     /// let store = SqliteStore::open_with(dir.join("audit.db"), options)?;
     /// # std::fs::remove_dir_all(&dir).ok();
     /// # Ok::<(), audit_core::store::StoreError>(())
@@ -69,11 +118,23 @@ impl SqliteStore {
         let path = path.as_ref();
         let location = location(path);
         let keys = indexed_keys(&options)?;
-        let conn = schema::open_writer(path, &keys).map_err(|e| e.context(&location))?;
+        let conn =
+            schema::open_writer(path, &keys, options.memory()).map_err(|e| e.context(&location))?;
+        Self::with_connection(conn, location, false)
+    }
+
+    fn with_connection(
+        conn: Connection,
+        location: String,
+        read_only: bool,
+    ) -> Result<Self, StoreError> {
+        let declared = layout::declared_keys(&conn).map_err(|e| e.context(&location))?;
         Ok(SqliteStore {
             conn,
             location,
-            read_only: false,
+            read_only,
+            declared,
+            recorded: append::Recorded::default(),
         })
     }
 
@@ -84,28 +145,20 @@ impl SqliteStore {
     pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref();
         let location = location(path);
-        let conn = schema::open_reader(path).map_err(|e| match e {
+        let conn = schema::open_reader(path, Options::default().memory()).map_err(|e| match e {
             StoreError::Unsupported(message) => {
                 StoreError::Unsupported(format!("{}: {message}", path.display()))
             }
             other => other.context(&location),
         })?;
-        Ok(SqliteStore {
-            conn,
-            location,
-            read_only: true,
-        })
+        Self::with_connection(conn, location, true)
     }
 
     /// An in-memory database, for tests.
     pub fn in_memory() -> Result<Self, StoreError> {
         let conn = Connection::open_in_memory()?;
-        schema::prepare_writer(&conn, &[])?;
-        Ok(SqliteStore {
-            conn,
-            location: "SQLite in memory".into(),
-            read_only: false,
-        })
+        schema::prepare_writer(&conn, &[], Options::default().memory())?;
+        Self::with_connection(conn, "SQLite in memory".into(), false)
     }
 
     /// The schema version.
@@ -124,84 +177,13 @@ impl SqliteStore {
     fn writable(&self) -> Result<(), StoreError> {
         StoreError::check_writable(self.read_only, &self.location)
     }
-
-    fn head_row(conn: &Connection) -> Result<Head, StoreError> {
-        let (seq, hash, purged_through, purged_hash): (i64, Vec<u8>, i64, Vec<u8>) = conn
-            .query_row(
-                &format!("SELECT {HEAD_COLUMNS} FROM audit_log_head WHERE id = 1"),
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-            )?;
-        columns::head(seq, &hash, purged_through, &purged_hash)
-    }
-
-    /// One transaction: under the write lock, skip what is stored, number and chain and
-    /// insert the rest, move the head.
-    fn append_once(&mut self, events: &[AuditEvent]) -> Result<(), StoreError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let head = Self::head_row(&tx)?;
-        let fresh = {
-            let mut stored = tx.prepare_cached("SELECT time FROM audit_logs WHERE id = ?1")?;
-            let mut failure = None;
-            // An id stored with another time is a different event: it is not skipped, and
-            // the insert reports the clash.
-            let fresh = log::unstored(events, |e| {
-                match stored
-                    .query_row([e.id.as_bytes().as_slice()], |r| r.get::<_, i64>(0))
-                    .optional()
-                {
-                    Ok(time) => time == Some(e.time.timestamp_micros()),
-                    Err(err) => {
-                        failure.get_or_insert(err);
-                        false
-                    }
-                }
-            });
-            if let Some(err) = failure {
-                return Err(err.into());
-            }
-            fresh
-        };
-        if fresh.is_empty() {
-            return Ok(());
-        }
-        let (entries, new_head) = log::number(head, fresh)?;
-        {
-            let placeholders: Vec<String> = (1..=COLUMNS.len()).map(|i| format!("?{i}")).collect();
-            let mut insert = tx.prepare_cached(&format!(
-                "INSERT INTO audit_logs ({}) VALUES ({})",
-                *COLUMN_LIST,
-                placeholders.join(", ")
-            ))?;
-            for entry in &entries {
-                row::insert(&mut insert, entry)?;
-            }
-            let mut recorded = tx.prepare_cached(
-                "INSERT OR IGNORE INTO audit_recorded_actions (resource_type, action) VALUES (?1, ?2)",
-            )?;
-            for (resource_type, action) in recorded_pairs(entries.iter().map(|e| &*e.event)) {
-                recorded.execute([resource_type, action])?;
-            }
-            tx.execute(
-                "UPDATE audit_log_head SET seq = ?1, hash = ?2 WHERE id = 1",
-                rusqlite::params![
-                    columns::seq_param(new_head.seq),
-                    new_head.hash.as_bytes().as_slice()
-                ],
-            )?;
-        }
-        tx.commit()?;
-        Ok(())
-    }
 }
 
 impl PurgeSteps for SqliteStore {
     fn purge_target(&mut self, cutoff: DateTime<Utc>) -> Result<(Head, u64), StoreError> {
         // One read transaction: the head and the first event kept from one snapshot.
         let tx = self.conn.transaction()?;
-        let head = Self::head_row(&tx)?;
+        let head = append::head_row(&tx)?;
         let first_kept: Option<i64> = tx
             .query_row(
                 "SELECT seq FROM audit_logs WHERE time >= ?1 ORDER BY seq LIMIT 1",
@@ -218,7 +200,7 @@ impl PurgeSteps for SqliteStore {
     }
 
     fn purged_through(&mut self) -> Result<u64, StoreError> {
-        Ok(Self::head_row(&self.conn)?.purged_through)
+        Ok(append::head_row(&self.conn)?.purged_through)
     }
 
     fn events_between(&mut self, after: u64, through: u64) -> Result<Vec<StoredEvent>, StoreError> {
@@ -237,7 +219,7 @@ impl PurgeSteps for SqliteStore {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        if Self::head_row(&tx)?.purged_through != from {
+        if append::head_row(&tx)?.purged_through != from {
             return Ok(None);
         }
         // The anchor: the hash of the last event purged, which the first one kept links to.
@@ -252,6 +234,12 @@ impl PurgeSteps for SqliteStore {
         let deleted = tx.execute(
             "DELETE FROM audit_logs WHERE seq <= ?1",
             [columns::seq_param(through)],
+        )?;
+        // Buckets left with no position to hold (their time spans may stay wider than what
+        // the partly purged one holds: spans only ever need to cover its events).
+        tx.execute(
+            &format!("DELETE FROM {} WHERE bucket < ?1", layout::BUCKETS_TABLE),
+            [layout::bucket_of(through.saturating_add(1))],
         )?;
         tx.execute(
             "UPDATE audit_log_head SET purged_through = ?1, purged_hash = ?2 WHERE id = 1",
@@ -289,7 +277,27 @@ impl SqlRead for SqliteStore {
 
     fn query_count(&mut self, sql: &str, params: &[Param]) -> Result<i64, StoreError> {
         let params = params_from_iter(params.iter().map(to_sql));
-        Ok(self.conn.query_row(sql, params, |r| r.get(0))?)
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        Ok(stmt.query_row(params, |r| r.get(0))?)
+    }
+
+    fn select(
+        &mut self,
+        filter: &Filter,
+        scan: Scan<'_>,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        match read::select(self, filter, scan, limit)? {
+            Some(events) => Ok(events),
+            None => sql::select(self, filter, scan, limit),
+        }
+    }
+
+    fn count_capped(&mut self, filter: &Filter, cap: u64) -> Result<Count, StoreError> {
+        match read::count(self, filter, cap)? {
+            Some(count) => Ok(count),
+            None => sql::count(self, filter, cap),
+        }
     }
 }
 
@@ -299,9 +307,11 @@ impl Store for SqliteStore {
         if events.is_empty() {
             return Ok(());
         }
-        let location = self.location.clone();
-        super::batch::append_isolating(events, &mut |chunk| self.append_once(chunk))
-            .map_err(|e| e.context(format!("{location}: cannot append")))
+        let (conn, recorded) = (&mut self.conn, &mut self.recorded);
+        super::batch::append_isolating(events, &mut |chunk| {
+            append::append_once(conn, recorded, chunk)
+        })
+        .map_err(|e| e.context(format!("{}: cannot append", self.location)))
     }
 
     fn recorded_actions(&mut self) -> Result<Vec<(String, String)>, StoreError> {
@@ -318,7 +328,8 @@ impl Store for SqliteStore {
     }
 
     fn count(&mut self, filter: &Filter, cap: u64) -> Result<Count, StoreError> {
-        sql::count(self, filter, cap).map_err(|e| e.context(&self.location))
+        self.count_capped(filter, cap)
+            .map_err(|e| e.context(&self.location))
     }
 
     fn newer(
@@ -331,7 +342,7 @@ impl Store for SqliteStore {
     }
 
     fn head(&mut self) -> Result<LogSpan, StoreError> {
-        Self::head_row(&self.conn)
+        append::head_row(&self.conn)
             .map(|h| h.span())
             .map_err(|e| e.context(&self.location))
     }
@@ -355,7 +366,7 @@ impl Store for SqliteStore {
     }
 
     fn chain(&mut self) -> Result<ChainSpan, StoreError> {
-        Self::head_row(&self.conn)
+        append::head_row(&self.conn)
             .map(|h| h.chain())
             .map_err(|e| e.context(&self.location))
     }
@@ -426,7 +437,7 @@ impl SqliteStore {
         visit: &mut dyn FnMut(&ChainSpan, ChainRow),
     ) -> Result<ChainSpan, StoreError> {
         let tx = self.conn.transaction()?;
-        let span = Self::head_row(&tx)?.chain();
+        let span = append::head_row(&tx)?.chain();
         {
             let mut stmt = tx.prepare(&format!(
                 "SELECT {} FROM audit_logs WHERE seq >= ?1 ORDER BY seq",
@@ -482,7 +493,7 @@ fn to_sql(param: &Param) -> SqlValue {
         Param::Text(s) => SqlValue::Text(s.clone()),
         Param::Time(t) => SqlValue::Integer(t.timestamp_micros()),
         Param::Id(id) => SqlValue::Blob(id.as_bytes().to_vec()),
-        Param::Uuid(id) => SqlValue::Text(id.to_string()),
+        Param::Uuid(id) => SqlValue::Blob(id.as_bytes().to_vec()),
         Param::Int(i) => SqlValue::Integer(*i),
         Param::Real(f) => SqlValue::Real(*f),
         Param::Seq(seq) => SqlValue::Integer(columns::seq_param(*seq)),

@@ -11,16 +11,16 @@ use crate::store::log::Entry;
 use crate::store::{ChainRow, StoreError, StoredEvent};
 use crate::{Actor, AuditEvent};
 
-/// Inserts one numbered event with `insert`, whose placeholders follow [`Col::ALL`].
+/// Inserts one numbered event with `insert`, whose placeholders follow [`Col::ALL`]; returns
+/// whether a row was inserted (an insert with a conflict clause may skip it).
 pub(super) fn insert(
     insert: &mut CachedStatement<'_>,
     entry: &Entry<'_>,
-) -> Result<(), StoreError> {
-    insert.execute(params_from_iter(Field::row(entry)))?;
-    Ok(())
+) -> Result<bool, StoreError> {
+    Ok(insert.execute(params_from_iter(Field::row(entry)))? == 1)
 }
 
-/// Times as microseconds since the epoch, ids as their 16 bytes, addresses and request ids
+/// Times as microseconds since the epoch, event and request ids as their 16 bytes, addresses
 /// as text, diffs and additional fields as JSON text.
 impl ToSql for Field<'_> {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
@@ -41,7 +41,7 @@ impl ToSql for Field<'_> {
                 ToSqlOutput::Owned(Value::Null)
             }
             Field::Ip(Some(ip)) => text(&ip.to_string()),
-            Field::RequestId(Some(id)) => text(&id.to_string()),
+            Field::RequestId(Some(ref id)) => ToSqlOutput::Borrowed(ValueRef::Blob(id.as_bytes())),
             Field::Diff(diff) => json(serde_json::to_string(diff))?,
             Field::Fields(fields) => json(serde_json::to_string(fields))?,
             Field::Status(status) => ToSqlOutput::from(status),
@@ -78,7 +78,7 @@ pub(super) fn read_event(row: &Row<'_>) -> Result<(u64, AuditEvent), StoreError>
     let time: i64 = get(row, Col::time)?;
     let ip: Option<String> = get(row, Col::ip)?;
     let status: i64 = get(row, Col::status_code)?;
-    let request_id: Option<String> = get(row, Col::request_id)?;
+    let request_id: Option<Vec<u8>> = get(row, Col::request_id)?;
     let event = AuditEvent {
         id: Uuid::from_slice(&id).map_err(|_| corrupt("id"))?,
         time: DateTime::from_timestamp_micros(time).ok_or_else(|| corrupt("time"))?,
@@ -103,7 +103,7 @@ pub(super) fn read_event(row: &Row<'_>) -> Result<(u64, AuditEvent), StoreError>
         additional_fields: serde_json::from_str(&text(Col::additional_fields)?)
             .map_err(|_| corrupt("additional fields"))?,
         request_id: request_id
-            .map(|r| Uuid::try_parse(&r))
+            .map(|r| Uuid::from_slice(&r))
             .transpose()
             .map_err(|_| corrupt("request id"))?,
     };

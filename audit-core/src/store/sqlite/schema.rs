@@ -8,7 +8,11 @@
 use std::path::Path;
 use std::time::Duration;
 
-use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior};
+use rusqlite::{
+    Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction, TransactionBehavior,
+};
+
+use super::layout;
 
 use crate::store::StoreError;
 use crate::store::columns::{self, COLUMN_LIST};
@@ -17,12 +21,19 @@ use crate::store::sql::{Dialect, IndexedKey};
 /// How long a connection waits for another one's lock before giving up.
 pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// A schema migration: SQL, or a step that reads the store first.
+enum Migration {
+    Sql(&'static str),
+    Step(fn(&Transaction<'_>) -> Result<(), StoreError>),
+}
+
 /// Numbered schema migrations; the store's version (`PRAGMA user_version`) is how many ran.
-const MIGRATIONS: &[&str] = &[
+const MIGRATIONS: &[Migration] = &[
     // 1: the log and an index for every filter key, each ending in (time, id) so that
     // filtered pages come straight off the index in keyset order. (Stores created before
     // indexed keys were declared by the application also have `audit_logs_build_reason`.)
-    "CREATE TABLE audit_logs (
+    Migration::Sql(
+        "CREATE TABLE audit_logs (
         id BLOB PRIMARY KEY NOT NULL,
         time INTEGER NOT NULL,
         actor_id TEXT NOT NULL,
@@ -55,9 +66,11 @@ const MIGRATIONS: &[&str] = &[
         action TEXT NOT NULL,
         PRIMARY KEY (resource_type, action)
     ) WITHOUT ROWID;",
+    ),
     // 2: the log position. Existing events are numbered in (time, id) order; the head row
     // holds the highest position assigned and how far the log is purged.
-    "ALTER TABLE audit_logs ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+    Migration::Sql(
+        "ALTER TABLE audit_logs ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
     UPDATE audit_logs SET seq = numbered.n
         FROM (SELECT id, row_number() OVER (ORDER BY time, id) AS n FROM audit_logs) AS numbered
         WHERE audit_logs.id = numbered.id;
@@ -68,10 +81,18 @@ const MIGRATIONS: &[&str] = &[
         purged_through INTEGER NOT NULL DEFAULT 0
     );
     INSERT INTO audit_log_head (id, seq) SELECT 1, COUNT(*) FROM audit_logs;",
-    // 3: the hash chain. Each event's chain hash, the head's and the last purged event's
-    // (both 32 zero bytes until set), and the checkpoints `audit checkpoint` takes. The
-    // hashes of existing events are computed in Rust right after (see `chain_existing`).
-    "ALTER TABLE audit_logs ADD COLUMN hash BLOB NOT NULL DEFAULT X'';
+    ),
+    // 3: the table keyed by log position, with key indexes per bucket of positions (see
+    // `layout`), rebuilt from version 2's (instantly, for a new store).
+    Migration::Step(layout::migrate_to_v3),
+    // 4: the hash chain. Each event's chain hash, the head's and the last purged event's
+    // (both 32 zero bytes until set), and the checkpoints `audit checkpoint` takes; then the
+    // events already stored are chained (see `chain_existing`).
+    Migration::Step(chain_v4),
+];
+
+/// The SQL of migration 4.
+const HASH_CHAIN: &str = "ALTER TABLE audit_logs ADD COLUMN hash BLOB NOT NULL DEFAULT X'';
     ALTER TABLE audit_log_head ADD COLUMN hash BLOB NOT NULL
         DEFAULT X'0000000000000000000000000000000000000000000000000000000000000000';
     ALTER TABLE audit_log_head ADD COLUMN purged_hash BLOB NOT NULL
@@ -82,32 +103,47 @@ const MIGRATIONS: &[&str] = &[
         hash BLOB NOT NULL,
         time INTEGER NOT NULL,
         note TEXT NOT NULL
-    );",
-];
+    );";
 
-/// The migration that adds the hash chain, after which existing events are chained.
-const CHAIN_MIGRATION: usize = 3;
+/// Migration 4: adds the hash chain's columns and table, and chains the stored events.
+fn chain_v4(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    tx.execute_batch(HASH_CHAIN)?;
+    chain_existing(tx)
+}
 
 /// The schema version this build writes and reads.
 pub(super) const VERSION: usize = MIGRATIONS.len();
 
 /// Opens `path` to write: creates the file (and its directory), switches it to WAL, and
 /// migrates it, refusing a file that is not an audit store or is newer than this build.
-pub(super) fn open_writer(path: &Path, keys: &[IndexedKey]) -> Result<Connection, StoreError> {
+pub(super) fn open_writer(
+    path: &Path,
+    keys: &[IndexedKey],
+    memory: Memory,
+) -> Result<Connection, StoreError> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)?;
     }
     let conn = Connection::open(path)?;
-    prepare_writer(&conn, keys)?;
+    prepare_writer(&conn, keys, memory)?;
     Ok(conn)
 }
 
 /// Readies a writer's connection (a file or in memory).
-pub(super) fn prepare_writer(conn: &Connection, keys: &[IndexedKey]) -> Result<(), StoreError> {
+pub(super) fn prepare_writer(
+    conn: &Connection,
+    keys: &[IndexedKey],
+    memory: Memory,
+) -> Result<(), StoreError> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     // Refuse before changing anything, even the journal mode.
     let found = inspect(conn)?;
     found.check_writable()?;
+    memory.apply(conn)?;
+    if found.version == 0 {
+        // Takes effect only while the file is still empty (a new store).
+        conn.pragma_update(None, "page_size", NEW_STORE_PAGE_SIZE)?;
+    }
     enable_wal(conn)?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     if found.version == VERSION && missing_indexes(conn, keys)?.is_empty() {
@@ -116,9 +152,38 @@ pub(super) fn prepare_writer(conn: &Connection, keys: &[IndexedKey]) -> Result<(
     migrate(conn, keys)
 }
 
+/// The page size of new stores (see `layout`).
+const NEW_STORE_PAGE_SIZE: i64 = 8192;
+
+/// How much memory a connection may use for the database's pages (see `Options`).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Memory {
+    pub page_cache_bytes: usize,
+    pub mmap_bytes: u64,
+}
+
+impl Memory {
+    /// Sets the connection's page cache and memory map (settings of the connection, not
+    /// writes to the file).
+    fn apply(self, conn: &Connection) -> Result<(), rusqlite::Error> {
+        // A negative cache size is in KiB.
+        let kib = i64::try_from(self.page_cache_bytes / 1024).unwrap_or(i64::MAX);
+        conn.pragma_update(None, "cache_size", -kib.max(1))?;
+        let mmap = i64::try_from(self.mmap_bytes).unwrap_or(i64::MAX);
+        conn.pragma_update(None, "mmap_size", mmap)?;
+        Ok(())
+    }
+}
+
 /// Opens `path` to read. Nothing is created or written, the journal mode is left as it is,
 /// and the file must be an audit store of this build's schema version.
-pub(super) fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+pub(super) fn open_reader(path: &Path, memory: Memory) -> Result<Connection, StoreError> {
+    let conn = open_reader_connection(path)?;
+    memory.apply(&conn)?;
+    Ok(conn)
+}
+
+fn open_reader_connection(path: &Path) -> Result<Connection, StoreError> {
     if !path.is_file() {
         return Err(StoreError::Unsupported(format!(
             "no SQLite audit store at {}: check the path (a writer, such as the application's \
@@ -313,14 +378,14 @@ fn migrate(conn: &Connection, keys: &[IndexedKey]) -> Result<(), StoreError> {
     let found = inspect(&tx)?;
     found.check_writable()?;
     for (i, migration) in MIGRATIONS.iter().enumerate().skip(found.version) {
-        tx.execute_batch(migration)?;
-        if i + 1 == CHAIN_MIGRATION {
-            chain_existing(&tx)?;
+        match migration {
+            Migration::Sql(sql) => tx.execute_batch(sql)?,
+            Migration::Step(step) => step(&tx)?,
         }
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
     }
     for key in keys {
-        tx.execute_batch(&key.create_sql(Dialect::Sqlite))?;
+        tx.execute_batch(&key.create_sql(Dialect::Sqlite, Some(layout::BUCKET)))?;
     }
     tx.commit()?;
     Ok(())
