@@ -189,6 +189,55 @@ pub fn filters_select_what_matches_selects(store: &mut dyn Store) {
     }
 }
 
+/// Paging back: from the first event of every page, `page_newer` gives exactly the page
+/// before it, newest first, and says whether an even newer page exists; date bounds hold.
+pub fn newer_pages_walk_back_to_the_first_page(store: &mut dyn Store) {
+    let events = dataset(120);
+    store.append(&events).unwrap();
+    for q in [
+        "",
+        "resource_type:workspace",
+        "username:alice date_from:2024-03-02",
+        "date_from:2024-03-01 date_to:2024-03-02",
+        "username:nobody",
+    ] {
+        let filter = parse(q);
+        for limit in [1, 7, 1000] {
+            let mut pages: Vec<Vec<Uuid>> = Vec::new();
+            let mut firsts: Vec<Cursor> = Vec::new();
+            let mut request = PageRequest::first(limit);
+            loop {
+                let page = store.page(&filter, &request).expect("page");
+                firsts.extend(page.events.first().map(|e| Cursor::of(e)));
+                pages.push(page.events.iter().map(|e| e.id).collect());
+                match page.next {
+                    Some(next) => request = PageRequest::after(limit, next),
+                    None => break,
+                }
+            }
+            for (i, cursor) in firsts.iter().enumerate() {
+                let newer = store.page_newer(&filter, cursor, limit).expect("newer page");
+                let ids: Vec<Uuid> = newer.events.iter().map(|e| e.id).collect();
+                let want: &[Uuid] = if i == 0 { &[] } else { &pages[i - 1] };
+                assert_eq!(ids, want, "query `{q}`, limit {limit}, back from page {i}");
+                let expect_next = i > 1;
+                assert_eq!(
+                    newer.next.is_some(),
+                    expect_next,
+                    "query `{q}`, limit {limit}, page {i}: is there a newer page"
+                );
+                if let Some(next) = newer.next {
+                    assert_eq!(Some(next), firsts.get(i - 1).copied());
+                }
+            }
+        }
+    }
+    let err = store
+        .page_newer(&Filter::default(), &Cursor::of(&events[0]), 0)
+        .unwrap_err();
+    assert!(err.to_string().contains("page size"), "{err}");
+}
+
 /// A reader's organization scope (`Filter::with_organizations`) and the `organization_id`
 /// key select in the store what `Filter::matches` selects: pages, counts and followers; a
 /// site-wide event (no organization) never passes a scope.
@@ -830,6 +879,7 @@ macro_rules! conformance_suite {
             use super::*;
             conformance_suite!(@store $harness;
                 filters_select_what_matches_selects,
+                newer_pages_walk_back_to_the_first_page,
                 organization_scopes_select_what_matches_selects,
                 date_to_includes_the_last_microsecond_of_its_day,
                 events_round_trip_exactly_and_secrets_never_reach_storage,
