@@ -216,7 +216,9 @@ pub fn newer_pages_walk_back_to_the_first_page(store: &mut dyn Store) {
                 }
             }
             for (i, cursor) in firsts.iter().enumerate() {
-                let newer = store.page_newer(&filter, cursor, limit).expect("newer page");
+                let newer = store
+                    .page_newer(&filter, cursor, limit)
+                    .expect("newer page");
                 let ids: Vec<Uuid> = newer.events.iter().map(|e| e.id).collect();
                 let want: &[Uuid] = if i == 0 { &[] } else { &pages[i - 1] };
                 assert_eq!(ids, want, "query `{q}`, limit {limit}, back from page {i}");

@@ -47,6 +47,7 @@ mod params;
 mod routes;
 mod stream;
 pub mod tokens;
+mod viewer;
 mod watcher;
 mod wire;
 
@@ -63,6 +64,10 @@ pub use routes::{
 };
 pub use stream::CLOSE_RESET;
 pub use tokens::TokenAuthorizer;
+pub use viewer::{
+    CONTENT_SECURITY_POLICY, LIVE_PATH, SIGN_IN_PATH, SIGN_OUT_PATH, SUGGEST_PATH, SignIn,
+    Transport, VIEWER_PATH, Viewer,
+};
 pub use wire::{AuditLog, AuditLogsResponse, User};
 
 /// Serves [`router`] on `listener` until `shutdown` completes, then shuts down gracefully:

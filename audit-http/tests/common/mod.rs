@@ -1,7 +1,10 @@
 //! The integration tests' fixture: a store (SQLite, or Postgres when
 //! `AUDIT_TEST_POSTGRES_URL` is set), a token file, an auditor that keeps the reads it
-//! records, the server on 127.0.0.1:0, and small HTTP, SSE and WebSocket clients.
+//! records, the server on 127.0.0.1:0, and small HTTP, SSE and WebSocket clients; a real
+//! browser for the viewer ([`browser`]).
 #![allow(dead_code)]
+
+pub mod browser;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -378,7 +381,12 @@ impl Reply {
 
 impl Server {
     pub async fn start(api: AuditApi) -> Server {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Server::start_on(api, "127.0.0.1:0".parse().unwrap()).await
+    }
+
+    /// Serves `api` on `addr` (a server that was stopped can come back on its address).
+    pub async fn start_on(api: AuditApi, addr: SocketAddr) -> Server {
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(audit_http::serve(listener, api.clone(), async move {
