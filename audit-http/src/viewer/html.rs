@@ -193,11 +193,12 @@ pub(crate) fn message(
     )
 }
 
-/// One row as HTML, for the live stream: escaped like every page, with any carriage return
-/// written as a character reference (an SSE line cannot carry one).
+/// One row as HTML, for the live stream: escaped like every page, on one line (line breaks
+/// written as character references, which parse to the same text), so each event is one
+/// `data:` line.
 pub(crate) fn live_row(entry: &EntryView) -> String {
     match (LiveRow { entry }).render() {
-        Ok(html) => html.replace('\r', "&#13;"),
+        Ok(html) => html.replace('\r', "&#13;").replace('\n', "&#10;"),
         Err(e) => {
             log_error(&format!("a live row could not be rendered: {e}"));
             String::new()

@@ -465,18 +465,43 @@ async fn send_to(
     path: &str,
     headers: &[(&str, &str)],
 ) -> hyper::Response<Incoming> {
+    send_method(addr, "GET", path, headers, String::new()).await
+}
+
+/// POSTs `body` (a form) to `path` on a fresh connection; the whole response.
+pub async fn post_form(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Reply {
+    let mut all = vec![("content-type", "application/x-www-form-urlencoded")];
+    all.extend_from_slice(headers);
+    read_reply(send_method(addr, "POST", path, &all, body.to_owned()).await).await
+}
+
+async fn send_method(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: String,
+) -> hyper::Response<Incoming> {
     let stream = TcpStream::connect(addr).await.unwrap();
     let (mut sender, connection) =
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
             .await
             .unwrap();
     tokio::spawn(connection);
-    let mut request = hyper::Request::get(path).header("host", addr.to_string());
+    let mut request = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", addr.to_string());
     for (k, v) in headers {
         request = request.header(*k, *v);
     }
     let request = request
-        .body(http_body_util::Empty::<hyper::body::Bytes>::new())
+        .body(http_body_util::Full::new(hyper::body::Bytes::from(body)))
         .unwrap();
     sender.send_request(request).await.unwrap()
 }
