@@ -211,7 +211,9 @@
 
     input.addEventListener("focus", () => { load(); });
     input.addEventListener("input", () => { load().then(show); });
-    input.addEventListener("blur", () => setTimeout(close, 100));
+    // Leaving the box closes the list (unless focus came straight back, as a click on an
+    // option does).
+    input.addEventListener("blur", () => setTimeout(() => { if (document.activeElement !== input) close(); }, 100));
     input.addEventListener("keydown", (e) => {
       const open = !listbox.hidden && options.length > 0;
       if (e.key === "ArrowDown") {

@@ -8,11 +8,10 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use audit_core::{Actor, AuditEvent, Diff};
 use audit_http::{CONTENT_SECURITY_POLICY, SignIn, Transport, Viewer};
 use serde_json::json;
 
-use common::{Fixture, Reply, SECRET, Server, dataset, post_form};
+use common::{Fixture, Reply, SECRET, Server, dataset, hostile, post_form};
 
 /// What a failed sign-in says, whatever was wrong.
 const NOT_ACCEPTED: &str = "That token was not accepted.";
@@ -52,36 +51,6 @@ fn attribute(html: &str, marker: &str, attr: &str) -> Option<String> {
     let rest = &html[html.find(marker)?..];
     let value = rest.split(&format!(r#"{attr}=""#)).nth(1)?;
     Some(value.split('"').next()?.replace("&#38;", "&"))
-}
-
-/// Events whose every string field holds markup, and a diff with markup on both sides.
-fn hostile() -> Vec<AuditEvent> {
-    let markup = [
-        "<script>window.__pwned=1</script>",
-        "\"><svg onload=window.__pwned=2>",
-        "<img src=x onerror=window.__pwned=3>",
-    ];
-    markup
-        .iter()
-        .enumerate()
-        .map(|(i, m)| {
-            let diff: Diff = serde_json::from_value(json!({
-                format!("name{m}"): {"old": m, "new": format!("{m}-new"), "secret": false},
-                "agent_token": {"secret": true},
-            }))
-            .unwrap();
-            AuditEvent::builder("write")
-                .actor(Actor::new(format!("id{m}"), *m, format!("{m}@example.com")))
-                .resource_type("workspace")
-                .resource_id(format!("{i}{m}"))
-                .resource_target(*m)
-                .organization_id(format!("org{m}"))
-                .user_agent(*m)
-                .diff(diff)
-                .field(format!("note{m}"), *m)
-                .build()
-        })
-        .collect()
 }
 
 on_every_store! {

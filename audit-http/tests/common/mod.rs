@@ -101,6 +101,38 @@ pub fn dataset() -> Vec<AuditEvent> {
     ]
 }
 
+/// Markup in every field of an event.
+pub const MARKUP: [&str; 3] = [
+    "<script>window.__pwned=1</script>",
+    "\"><svg onload=window.__pwned=2>",
+    "<img src=x onerror=window.__pwned=3>",
+];
+
+/// Events whose every string holds one of [`MARKUP`], with diffs whose values do too.
+pub fn hostile() -> Vec<AuditEvent> {
+    MARKUP
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let diff: audit_core::Diff = serde_json::from_value(serde_json::json!({
+                format!("name{m}"): {"old": m, "new": format!("{m}-new"), "secret": false},
+                "agent_token": {"secret": true},
+            }))
+            .unwrap();
+            AuditEvent::builder("write")
+                .actor(Actor::new(format!("id{m}"), *m, format!("{m}@example.com")))
+                .resource_type("workspace")
+                .resource_id(format!("{i}{m}"))
+                .resource_target(*m)
+                .organization_id(format!("org{m}"))
+                .user_agent(*m)
+                .diff(diff)
+                .field(format!("note{m}"), *m)
+                .build()
+        })
+        .collect()
+}
+
 type Opener = Arc<dyn Fn() -> Result<Box<dyn Store>, StoreError> + Send + Sync>;
 
 /// A store with a token file and a record of reads.
