@@ -9,9 +9,10 @@
 //! | `GET /api/v2/audit/stream?q=&after=` | Server-Sent Events, in commit order, resumable with `Last-Event-ID` |
 //! | `GET /api/v2/audit/watch?q=&after=` | the same over a WebSocket |
 //! | `GET /healthz` | 200 once the store answers |
+//! | `GET /audit?q=` | the web viewer: the log as a page ([`Viewer`]; sign-in, live rows, completion under `/audit/…`) |
 //!
 //! Mount [`router`] in an application (it keeps its own layers and routes), or run it
-//! alone with [`serve`] (what `audit serve` does). Who may read is the application's
+//! alone with [`serve`] (what `audit serve` does, with [`Viewer::token_sign_in`]). Who may read is the application's
 //! decision, through an [`Authorizer`]; owners read everything, auditors their
 //! organizations ([`Scope`]); the scope is part of every store query. Every read and export
 //! of the log is itself recorded through the application's

@@ -67,16 +67,9 @@ fn showcase() -> Vec<AuditEvent> {
 
 /// Signs in through the form with `token`.
 async fn sign_in(browser: &Browser, server: &Server, token: &str) {
-    browser.goto(&format!("http://{}/audit", server.addr)).await;
-    let field = browser.find("input[name=token][type=password]").await;
-    field.send_keys(token).await.unwrap();
     browser
-        .find(".signin button[type=submit]")
-        .await
-        .click()
-        .await
-        .unwrap();
-    browser.find("#q").await;
+        .sign_in(&format!("http://{}", server.addr), token)
+        .await;
 }
 
 /// Opens the details of the first row whose text has `text`, by clicking it, and scrolls

@@ -253,11 +253,11 @@ impl Where {
             Scan::NewerPage(cursor) => Some(cursor.time()),
             _ => None,
         };
-        if let Some(from) = filter.date_from() {
-            if newer_than.is_none_or(|t| t < from) {
-                let p = w.param(Param::Time(from));
-                w.terms.push(format!("time >= {p}"));
-            }
+        if let Some(from) = filter.date_from()
+            && newer_than.is_none_or(|t| t < from)
+        {
+            let p = w.param(Param::Time(from));
+            w.terms.push(format!("time >= {p}"));
         }
         // `date_to` covers its whole day: before the next day's first instant.
         match (filter.date_to_exclusive(), filter.date_to()) {

@@ -174,12 +174,7 @@ pub(crate) async fn sign_in(State(api): State<AuditApi>, request: Request) -> Re
     }
     let (parts, body) = request.into_parts();
     if !from_own_page(&parts, viewer.transport) {
-        return html::message(
-            StatusCode::FORBIDDEN,
-            Chrome::new(None, false),
-            "Sign-in refused",
-            "This sign-in did not come from this site's own sign-in form. Open the audit log and sign in there.",
-        );
+        return not_from_this_site("Sign-in", "sign-in form");
     }
     let Some(form) = read_form(body).await else {
         return html::message(
@@ -257,18 +252,26 @@ pub(crate) async fn sign_out(State(api): State<AuditApi>, request: Request) -> R
     }
     let (parts, _) = request.into_parts();
     if !from_own_page(&parts, viewer.transport) {
-        return html::message(
-            StatusCode::FORBIDDEN,
-            Chrome::new(None, false),
-            "Sign-out refused",
-            "This sign-out did not come from this site's own page. Use the Sign out button of the audit log.",
-        );
+        return not_from_this_site("Sign-out", "Sign out button");
     }
     let mut response = html::see_other(super::VIEWER_PATH);
     response
         .headers_mut()
         .insert(SET_COOKIE, ended_cookie(is_tls(&parts, viewer.transport)));
     response
+}
+
+/// The answer to a form post that did not come from this site's own page.
+fn not_from_this_site(what: &str, control: &str) -> Response {
+    html::message(
+        StatusCode::FORBIDDEN,
+        Chrome::new(None, false),
+        format!("{what} refused"),
+        format!(
+            "This {} did not come from this site's own page. Open the audit log and use its {control}.",
+            what.to_lowercase()
+        ),
+    )
 }
 
 /// The body of a form, if it fits in [`MAX_BODY`].

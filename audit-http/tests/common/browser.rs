@@ -210,6 +210,20 @@ impl Browser {
         reply["value"].clone()
     }
 
+    /// Signs in through the viewer's token form at `base` (`http://host:port`) and waits for
+    /// the log.
+    pub async fn sign_in(&self, base: &str, token: &str) {
+        self.goto(&format!("{base}/audit")).await;
+        let field = self.find("input[name=token][type=password]").await;
+        field.send_keys(token).await.unwrap();
+        self.find(".signin button[type=submit]")
+            .await
+            .click()
+            .await
+            .unwrap();
+        self.find("#q").await;
+    }
+
     /// Runs `script` in the page and returns its value.
     pub async fn eval(&self, script: &str) -> Value {
         self.client
