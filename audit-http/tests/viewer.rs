@@ -64,6 +64,14 @@ on_every_store! {
         assert!(CONTENT_SECURITY_POLICY.contains("default-src 'self'; script-src 'self'"));
         assert!(CONTENT_SECURITY_POLICY.contains("frame-ancestors 'none'"));
         assert_eq!(reply.header("x-frame-options"), "DENY");
+        assert!(!reply.body.contains("http-equiv=\"refresh\""));
+        // A link from another site arrives without the SameSite=Strict cookie: the page
+        // reloads itself once, as a same-site request that carries it.
+        let cross = server
+            .get_with("/audit", &[("sec-fetch-site", "cross-site"), ("sec-fetch-mode", "navigate")])
+            .await;
+        assert_eq!(cross.status, 401);
+        assert!(cross.body.contains(r#"<meta http-equiv="refresh" content="0">"#), "{}", cross.body);
         assert_eq!(reply.header("cache-control"), "no-store");
         // No inline script or style anywhere: every script has a src, no style attributes.
         for html in [&reply.body, &page(&server, "/audit", &f.tokens.owner).await.body] {
