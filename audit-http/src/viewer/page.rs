@@ -129,19 +129,33 @@ struct Shown {
     first: bool,
 }
 
-async fn show(api: &AuditApi, parts: &Parts, reader: &Reader) -> Result<Response, ApiError> {
-    let mut known = vec!["q", "shown", "after", "before"];
-    known.extend_from_slice(quick::PARAMS);
-    let params = Params::parse(parts.uri.query(), &known)?;
-    let typed = params.q()?;
-    let now = Utc::now();
-    let parsed = api.parse(&typed).await;
+/// The query a page shows, and what was wrong with the one typed.
+struct Query {
+    /// What the filter box holds.
+    typed: String,
+    /// The query whose results are shown.
+    shown: String,
+    /// `shown`, parsed as written.
+    filter: Filter,
+    problems: Vec<Problem>,
+    problem_message: String,
+}
 
+/// The typed query, or — when it is rejected — its problems and the previous query
+/// (`shown`), whose results stay. `Err(location)`: the quick filter form, applied to the
+/// query, to redirect to.
+async fn query(
+    api: &AuditApi,
+    params: &Params,
+    now: chrono::DateTime<Utc>,
+) -> Result<Result<Query, String>, ApiError> {
+    let typed = params.q()?;
+    let parsed = api.parse(&typed).await;
     let mut problems = Vec::new();
     let mut problem_message = String::new();
-    if let (Some(form), Ok(base)) = (QuickForm::from_params(&params), &parsed) {
+    if let (Some(form), Ok(base)) = (QuickForm::from_params(params), &parsed) {
         match form.apply(base.clone(), now) {
-            Ok(filter) => return Ok(html::see_other(&links::filter_url(&filter))),
+            Ok(filter) => return Ok(Err(links::filter_url(&filter))),
             Err(problem) => {
                 problem_message = "The quick filters could not be applied.".to_owned();
                 problems.push(Problem {
@@ -162,7 +176,6 @@ async fn show(api: &AuditApi, parts: &Parts, reader: &Reader) -> Result<Response
                 field: v.field.clone(),
                 detail: v.detail.clone(),
             }));
-            // The previous results stay.
             let previous = params.filter_text("shown")?;
             match api.parse(&previous).await {
                 Ok(filter) => (previous, filter),
@@ -170,7 +183,24 @@ async fn show(api: &AuditApi, parts: &Parts, reader: &Reader) -> Result<Response
             }
         }
     };
+    Ok(Ok(Query {
+        typed,
+        shown,
+        filter,
+        problems,
+        problem_message,
+    }))
+}
 
+async fn show(api: &AuditApi, parts: &Parts, reader: &Reader) -> Result<Response, ApiError> {
+    let mut known = vec!["q", "shown", "after", "before"];
+    known.extend_from_slice(quick::PARAMS);
+    let params = Params::parse(parts.uri.query(), &known)?;
+    let now = Utc::now();
+    let query = match query(api, &params, now).await? {
+        Ok(query) => query,
+        Err(location) => return Ok(html::see_other(&location)),
+    };
     let after = params.cursor("after")?;
     let before = params.cursor("before")?;
     if after.is_some() && before.is_some() {
@@ -179,8 +209,7 @@ async fn show(api: &AuditApi, parts: &Parts, reader: &Reader) -> Result<Response
             "give either `after` (older) or `before` (newer), not both",
         ));
     }
-    let scoped = reader.scoped(&filter);
-    let limit = api.viewer().page_size;
+    let scoped = reader.scoped(&query.filter);
     // Where a live stream of this page continues: read before the page, so that nothing
     // committed in between is missed (an entry in both is shown once).
     let head = match after {
@@ -188,72 +217,47 @@ async fn show(api: &AuditApi, parts: &Parts, reader: &Reader) -> Result<Response
         Some(_) => None,
     };
     let (page, count) = tokio::join!(
-        fetch(api, &scoped, limit, after, before),
+        fetch(api, &scoped, api.viewer().page_size, after, before),
         api.count(&scoped)
     );
     let (page, count) = (page?, count?);
-    api.record(
-        parts,
-        &reader.principal,
-        &Access {
-            action: READ,
-            endpoint: VIEWER_PATH,
-            q: &shown,
-            format: None,
-        },
-        200,
-    )
-    .await?;
+    let access = Access {
+        action: READ,
+        endpoint: VIEWER_PATH,
+        q: &query.shown,
+        format: None,
+    };
+    api.record(parts, &reader.principal, &access, 200).await?;
 
     let vocabulary = api.vocabulary().await?;
-    let links = Links::new(&filter);
+    let links = Links::new(&query.filter);
     let entries: Vec<EntryView> = page
         .events
         .iter()
         .map(|e| EntryView::new(e, &links))
         .collect();
-    let mut usernames: Vec<String> = Vec::new();
-    for e in &page.events {
-        let name = &e.actor.username;
-        if !name.is_empty() && !usernames.contains(name) && usernames.len() < OFFERED_USERS {
-            usernames.push(name.clone());
-        }
-    }
     let today = now.date_naive();
-    let live_allowed = page.first && filter.date_to_day().is_none_or(|day| day >= today);
-    let live = match (live_allowed, head) {
-        (true, Some(head)) => Some(format!(
-            "{LIVE_PATH}?{}",
-            form_urlencoded::Serializer::new(String::new())
-                .append_pair("q", &shown)
-                .append_pair("after", &head.to_string())
-                .finish()
-        )),
-        _ => None,
-    };
+    let live_allowed = page.first && query.filter.date_to_day().is_none_or(|day| day >= today);
+    let shown = &query.shown;
     let listing = ListPage {
         chrome: chrome(api, Some(reader)),
-        quick: QuickView::new(&filter, &vocabulary, usernames, now),
+        quick: QuickView::new(&query.filter, &vocabulary, usernames(&page.events), now),
         summary: summary(entries.len(), count),
-        empty: if shown.is_empty() && page.first {
-            "The log holds no events you may read yet.".to_owned()
-        } else if page.first {
-            "No events match this filter.".to_owned()
-        } else {
-            "No more events on this side.".to_owned()
-        },
+        empty: empty_message(shown, page.first).to_owned(),
         groups: group_by_day(entries, today),
-        newest: (!page.first).then(|| links::page_url(&shown, &[])),
-        newer: page.newer.map(|c| links::newer_url(&shown, &c)),
-        older: page.older.map(|c| links::older_url(&shown, &c)),
-        export_csv: links::export_url(&shown, "csv"),
-        export_jsonl: links::export_url(&shown, "jsonl"),
-        live,
+        newest: (!page.first).then(|| links::page_url(shown, &[])),
+        newer: page.newer.map(|c| links::newer_url(shown, &c)),
+        older: page.older.map(|c| links::older_url(shown, &c)),
+        export_csv: links::export_url(shown, "csv"),
+        export_jsonl: links::export_url(shown, "jsonl"),
+        live: head
+            .filter(|_| live_allowed)
+            .map(|head| live_url(shown, head)),
         keys: vocabulary.keys().map(str::to_owned).collect(),
-        q: typed,
-        shown,
-        problems,
-        problem_message,
+        q: query.typed,
+        shown: query.shown.clone(),
+        problems: query.problems,
+        problem_message: query.problem_message,
     };
     let status = if listing.problems.is_empty() {
         StatusCode::OK
@@ -261,6 +265,36 @@ async fn show(api: &AuditApi, parts: &Parts, reader: &Reader) -> Result<Response
         StatusCode::BAD_REQUEST
     };
     Ok(html::page(status, &listing))
+}
+
+/// The live stream of `q`'s first page, continuing after log position `head`.
+fn live_url(q: &str, head: u64) -> String {
+    let query = form_urlencoded::Serializer::new(String::new())
+        .append_pair("q", q)
+        .append_pair("after", &head.to_string())
+        .finish();
+    format!("{LIVE_PATH}?{query}")
+}
+
+/// The users of a page's entries, in order, each once: what the user field offers.
+fn usernames(events: &[StoredEvent]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for e in events {
+        let name = &e.actor.username;
+        if !name.is_empty() && !names.contains(name) && names.len() < OFFERED_USERS {
+            names.push(name.clone());
+        }
+    }
+    names
+}
+
+/// What a page without entries says.
+fn empty_message(shown: &str, first: bool) -> &'static str {
+    match (shown.is_empty(), first) {
+        (true, true) => "The log holds no events you may read yet.",
+        (false, true) => "No events match this filter.",
+        (_, false) => "No more events on this side.",
+    }
 }
 
 /// One keyset read: the first page, the page older than `after`, or the page newer than
