@@ -283,6 +283,9 @@
     let added = 0;
 
     const say = (text) => { status.textContent = text; };
+    const streamingText = () => added === 0
+      ? "Live: streaming. New entries appear at the top."
+      : `Live: streaming. ${added} new ${added === 1 ? "entry" : "entries"} since you switched it on.`;
 
     const insert = (html) => {
       const template = document.createElement("template");
@@ -301,7 +304,7 @@
       }
       $("ol", section).prepend(li);
       added += 1;
-      say(`Live: ${added} new ${added === 1 ? "entry" : "entries"} since you switched it on.`);
+      say(streamingText());
     };
 
     const start = () => {
@@ -312,7 +315,7 @@
       say("Live: waiting for new entries…");
       source.addEventListener("open", () => {
         live.classList.remove("reconnecting");
-        if (added === 0) say("Live: streaming. New entries appear at the top.");
+        say(streamingText());
       });
       source.addEventListener("message", (e) => {
         if (e.lastEventId) lastId = e.lastEventId;

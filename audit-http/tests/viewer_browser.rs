@@ -952,3 +952,83 @@ async fn without_javascript_the_list_filter_pages_and_details_work() {
     browser.close().await;
     server.shutdown().await.unwrap();
 }
+
+/// A smoke run against a viewer that is already running, such as `audit serve` over the
+/// demo's store: `AUDIT_VIEWER_URL=http://127.0.0.1:8080 AUDIT_VIEWER_TOKEN=$(cat
+/// target/audit-demo/token) cargo test -p audit-http --test viewer_browser -- --ignored
+/// a_running_viewer`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a running viewer: AUDIT_VIEWER_URL and AUDIT_VIEWER_TOKEN"]
+async fn a_running_viewer() {
+    let (Ok(base), Ok(token)) = (
+        std::env::var("AUDIT_VIEWER_URL"),
+        std::env::var("AUDIT_VIEWER_TOKEN"),
+    ) else {
+        panic!("set AUDIT_VIEWER_URL and AUDIT_VIEWER_TOKEN");
+    };
+    let Some(browser) = Browser::start(Options::default()).await else {
+        return;
+    };
+    browser.sign_in(&base, token.trim()).await;
+    let all = rows(&browser).await;
+    assert!(!all.is_empty(), "the log shows entries");
+    println!(
+        "{} entries on the first page; the newest: {:?}",
+        all.len(),
+        all[0]
+    );
+    // Every quick filter choice gives a page whose rows match it.
+    let actions: Vec<String> = serde_json::from_value(
+        browser
+            .eval("return [...document.querySelectorAll('#qf-action option')].map(o => o.value).filter(v => v)")
+            .await,
+    )
+    .unwrap();
+    for action in actions.iter().take(3) {
+        browser
+            .find("#qf-action")
+            .await
+            .select_by_value(action)
+            .await
+            .unwrap();
+        wait_for_query(&browser, &format!("action:{action}")).await;
+        let tags = browser
+            .eval("return [...document.querySelectorAll('#entries .tag.action')].map(t => t.textContent)")
+            .await;
+        let tags: Vec<String> = serde_json::from_value(tags).unwrap();
+        assert!(tags.iter().all(|t| t == action), "{action}: {tags:?}");
+        println!("action:{action}: {} entries", tags.len());
+        browser
+            .find("#qf-action")
+            .await
+            .select_by_value("")
+            .await
+            .unwrap();
+        wait_for_query(&browser, "").await;
+    }
+    browser
+        .eval("document.querySelector('#entries summary').click()")
+        .await;
+    let panel = browser.text("#entries details[open] .panel").await;
+    println!("the newest entry's details:\n{panel}");
+    let csv = browser
+        .find("a[href*='format=csv']")
+        .await
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    let (status, _, body) = fetch(&browser, &csv).await;
+    assert_eq!(status, 200);
+    println!("CSV export: {} lines", body.lines().count());
+    browser.find("#live").await.click().await.unwrap();
+    browser
+        .wait_until(
+            "return document.querySelector('#live-status').textContent.includes('streaming')",
+            WAIT,
+            "live",
+        )
+        .await;
+    assert_no_policy_violations(&browser).await;
+    browser.close().await;
+}
