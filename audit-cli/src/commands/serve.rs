@@ -55,13 +55,13 @@ pub fn run(store_url: &StoreUrl, keys: Vec<AdditionalKey>, args: ServeArgs) -> R
             .map_err(|e| Failure::context(format!("cannot listen on {}", args.listen), e))?;
         let addr = listener.local_addr()?;
         let mut out = std::io::stdout().lock();
-        // One write: a reader that takes the first line and goes away does not make the
-        // second fail.
-        write!(
-            out,
+        // One write of both lines (not a line at a time): a reader that takes the first line
+        // and closes the pipe does not make the second fail.
+        let banner = format!(
             "Serving the audit log on http://{addr}/api/v2/audit (health: http://{addr}/healthz). Stop with Ctrl-C.\n\
              Read it in a browser: http://{addr}/audit (sign in with a token of the token file).\n"
-        )?;
+        );
+        out.write_all(banner.as_bytes())?;
         out.flush()?;
         drop(out);
         audit_http::serve(listener, api, shutdown_signal())
