@@ -165,6 +165,10 @@ pub struct ServeArgs {
     /// The address to listen on (port 0: any free port; the URL is printed).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: String,
+    /// Served behind a reverse proxy that terminates TLS: trust its X-Forwarded-Proto and
+    /// X-Forwarded-Host (the viewer's session cookie is then Secure when it says https).
+    #[arg(long)]
+    pub behind_proxy: bool,
 }
 
 /// `audit token …`.

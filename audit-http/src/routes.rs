@@ -1,8 +1,8 @@
 //! The router: `GET /healthz` and the audit API, behind one guard (bounded query strings
 //! and bodies, `nosniff`, no caching of audit data), and `GET /api/v2/audit`.
 //!
-//! The router composes sub-routers: [`api`] (`/api/v2/audit…`) now, and the web viewer
-//! (`/audit`) beside it later, sharing the same state, guard and authorizer.
+//! The router composes sub-routers: [`api`] (`/api/v2/audit…`) and the web viewer
+//! (`/audit…`, [`crate::viewer`]), sharing the same state, guard and authorizer.
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -47,6 +47,7 @@ where
     Router::new()
         .route(HEALTH_PATH, get(health))
         .merge(self::api())
+        .merge(crate::viewer::routes())
         .layer(from_fn(guard))
         .layer(RequestBodyLimitLayer::new(MAX_BODY))
         .with_state(api)
