@@ -192,6 +192,10 @@ pub struct ServeArgs {
     /// database's writers cannot reach it).
     #[arg(long, value_name = "DIR", requires = "checkpoint_every")]
     pub checkpoint_dir: Option<PathBuf>,
+    /// Served behind a reverse proxy that terminates TLS: trust its X-Forwarded-Proto and
+    /// X-Forwarded-Host (the viewer's session cookie is then Secure when it says https).
+    #[arg(long)]
+    pub behind_proxy: bool,
 }
 
 /// `audit token …`.

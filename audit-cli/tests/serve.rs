@@ -311,3 +311,23 @@ fn serve_takes_periodic_checkpoints_even_of_a_quiet_log() {
     assert!(stdout.contains("0 failed, 0 not checkable"), "{stdout}");
     assert!(!stdout.contains("not checked"), "{stdout}");
 }
+
+#[test]
+fn serve_shows_the_viewer_with_its_token_form() {
+    let f = Fixture::new("serve-viewer", 3);
+    let owner = create_token(&f, "root", "owner", &[]);
+    let served = Served::start(&f);
+    let (status, page) = served.get("/audit", None);
+    assert_eq!(status, 401, "{page}");
+    assert!(
+        page.contains(r#"name="token" type="password""#)
+            && page.contains(r#"action="/audit/sign-in""#),
+        "{page}"
+    );
+    assert!(page.contains("content-security-policy: default-src 'self'; script-src 'self'"));
+    let (status, page) = served.get("/audit?q=resource_type:workspace", Some(&owner));
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Showing all 2 events"), "{page}");
+    let (ok, stderr) = served.terminate();
+    assert!(ok, "exit status: {stderr}");
+}

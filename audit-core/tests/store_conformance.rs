@@ -144,6 +144,37 @@ fn all_pages(store: &mut dyn Store, filter: &Filter, limit: usize) -> Vec<Uuid> 
     }
 }
 
+/// From the first event of every page of `filter`, `page_newer` gives exactly the page before
+/// it, newest first, and says whether an even newer page exists.
+fn newer_pages_walk_back(store: &mut dyn Store, filter: &Filter, limit: usize, q: &str) {
+    let mut pages: Vec<Vec<Uuid>> = Vec::new();
+    let mut firsts: Vec<Cursor> = Vec::new();
+    let mut request = PageRequest::first(limit);
+    loop {
+        let page = store.page(filter, &request).expect("page");
+        firsts.extend(page.events.first().map(|e| Cursor::of(e)));
+        pages.push(page.events.iter().map(|e| e.id).collect());
+        match page.next {
+            Some(next) => request = PageRequest::after(limit, next),
+            None => break,
+        }
+    }
+    for (i, cursor) in firsts.iter().enumerate() {
+        let newer = store.page_newer(filter, cursor, limit).expect("newer page");
+        let ids: Vec<Uuid> = newer.events.iter().map(|e| e.id).collect();
+        let want: &[Uuid] = if i == 0 { &[] } else { &pages[i - 1] };
+        assert_eq!(ids, want, "query `{q}`, limit {limit}, back from page {i}");
+        assert_eq!(
+            newer.next.is_some(),
+            i > 1,
+            "query `{q}`, limit {limit}, page {i}: is there a newer page"
+        );
+        if let Some(next) = newer.next {
+            assert_eq!(Some(next), firsts.get(i - 1).copied());
+        }
+    }
+}
+
 fn parse(q: &str) -> Filter {
     Vocabulary::default()
         .with_key(BUILD_REASON)
@@ -187,6 +218,29 @@ pub fn filters_select_what_matches_selects(store: &mut dyn Store) {
             );
         }
     }
+}
+
+/// Paging back: from the first event of every page, `page_newer` gives exactly the page
+/// before it, newest first, and says whether an even newer page exists; date bounds hold.
+pub fn newer_pages_walk_back_to_the_first_page(store: &mut dyn Store) {
+    let events = dataset(120);
+    store.append(&events).unwrap();
+    for q in [
+        "",
+        "resource_type:workspace",
+        "username:alice date_from:2024-03-02",
+        "date_from:2024-03-01 date_to:2024-03-02",
+        "username:nobody",
+    ] {
+        let filter = parse(q);
+        for limit in [1, 7, 1000] {
+            newer_pages_walk_back(store, &filter, limit, q);
+        }
+    }
+    let err = store
+        .page_newer(&Filter::default(), &Cursor::of(&events[0]), 0)
+        .unwrap_err();
+    assert!(err.to_string().contains("page size"), "{err}");
 }
 
 /// A reader's organization scope (`Filter::with_organizations`) and the `organization_id`
@@ -297,6 +351,7 @@ pub fn a_long_log_out_of_time_order_reads_like_matches(store: &mut dyn Store) {
                 "query `{q}`, page size {limit}"
             );
         }
+        newer_pages_walk_back(store, &filter, 333, q);
         let n = want.len() as u64;
         assert_eq!(
             store.count(&filter, 10_000).unwrap(),
@@ -944,6 +999,7 @@ macro_rules! conformance_suite {
             use super::*;
             conformance_suite!(@store $harness;
                 filters_select_what_matches_selects,
+                newer_pages_walk_back_to_the_first_page,
                 organization_scopes_select_what_matches_selects,
                 a_long_log_out_of_time_order_reads_like_matches,
                 date_to_includes_the_last_microsecond_of_its_day,

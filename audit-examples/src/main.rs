@@ -111,7 +111,9 @@ fn run(out: &std::path::Path) -> Result<(), String> {
     );
     let dir = out.display();
     println!();
-    println!("Serve it over HTTP (Coder's /api/v2/audit, live streams), to the holder of a token:");
+    println!(
+        "Serve it over HTTP (Coder's /api/v2/audit, live streams, the web viewer), to the holder of a token:"
+    );
     println!(
         "  cargo run -q -p audit-cli -- token create --tokens {dir}/tokens.json --user alice --role owner > {dir}/token"
     );
@@ -121,6 +123,10 @@ fn run(out: &std::path::Path) -> Result<(), String> {
     );
     println!(
         "  curl -H \"Authorization: Bearer $(cat {dir}/token)\" 'http://127.0.0.1:8080/api/v2/audit?q=resource_type:workspace&limit=2'"
+    );
+    println!();
+    println!(
+        "Read it in a browser: open http://127.0.0.1:8080/audit and sign in with the token in {dir}/token."
     );
     let failed: u64 = stats.backends.iter().map(|b| b.failed + b.dropped).sum();
     if failed > 0 {

@@ -17,18 +17,20 @@
 //! runs it: reader pool, log watcher, token authorizer, and reads recorded into the store.
 //! Every loop is bounded by a count.
 
+mod common;
+
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use audit_core::query::Filter;
-use audit_core::store::{PageRequest, Store};
-use audit_core::{Actor, AuditEvent, Auditor};
+use audit_core::store::PageRequest;
+use audit_core::{Actor, AuditEvent};
 use http_body_util::BodyExt;
-use hyper::body::Bytes;
-use tokio::net::TcpStream;
+
+use common::{
+    connect, flag, flags_or_serve, get, owner_token, percentile, request, seeded, start_server,
+};
 
 struct Options {
     store: String,
@@ -40,93 +42,35 @@ struct Options {
 }
 
 fn main() {
-    let mut args = std::env::args().skip(1);
-    if std::env::args().nth(1).as_deref() == Some("serve") {
-        args.next();
-        let store = args.next().expect("serve STORE TOKENS");
-        let tokens = args.next().expect("serve STORE TOKENS");
-        return serve(&store, &tokens);
-    }
-    let mut o = Options {
-        store: "sqlite://target/load/audit.db".into(),
-        events: 1_000_000,
-        clients: 16,
-        requests: 16_000,
-        streams: 1000,
-        appends: 100,
+    let Some(f) = flags_or_serve(&[
+        "--store",
+        "--events",
+        "--clients",
+        "--requests",
+        "--streams",
+        "--appends",
+    ]) else {
+        return;
     };
-    while let Some(flag) = args.next() {
-        let value = args
-            .next()
-            .unwrap_or_else(|| panic!("{flag} needs a value"));
-        match flag.as_str() {
-            "--store" => o.store = value,
-            "--events" => o.events = value.parse().unwrap(),
-            "--clients" => o.clients = value.parse().unwrap(),
-            "--requests" => o.requests = value.parse().unwrap(),
-            "--streams" => o.streams = value.parse().unwrap(),
-            "--appends" => o.appends = value.parse().unwrap(),
-            other => panic!("unknown flag {other}"),
-        }
-    }
-    run(&o);
-}
-
-/// The child process: serve `store` to the holders of `tokens` until stdin closes.
-fn serve(store: &str, tokens: &str) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let writer = audit_core::store::open(store).unwrap();
-    let auditor = Auditor::builder()
-        .backend(audit_core::backends::StoreBackend::from_box(writer))
-        .build()
-        .unwrap();
-    let api = audit_http::AuditApi::builder(audit_http::Readers::url(store.parse().unwrap()))
-        .authorizer(
-            audit_http::tokens::TokenFile::new(tokens)
-                .authorizer()
-                .unwrap(),
-        )
-        .auditor(auditor.clone())
-        .vocabulary_from_store(vec![])
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        println!("{}", listener.local_addr().unwrap());
-        let stdin_closed = async {
-            let _ = tokio::task::spawn_blocking(|| {
-                let mut line = String::new();
-                let _ = std::io::stdin().read_line(&mut line);
-            })
-            .await;
-        };
-        audit_http::serve(listener, api, stdin_closed)
-            .await
-            .unwrap();
+    run(&Options {
+        store: flag(&f, "--store", "sqlite://target/load/audit.db".to_owned()),
+        events: flag(&f, "--events", 1_000_000),
+        clients: flag(&f, "--clients", 16),
+        requests: flag(&f, "--requests", 16_000),
+        streams: flag(&f, "--streams", 1000),
+        appends: flag(&f, "--appends", 100),
     });
-    auditor.shutdown();
 }
 
 fn run(o: &Options) {
-    let dir = std::path::Path::new("target/load");
-    std::fs::create_dir_all(dir).unwrap();
-    let mut store = audit_core::store::open(&o.store).unwrap();
-    seed(&mut *store, o.events);
+    let mut store = seeded(&o.store, o.events);
     // The streams filter on `resource_type:load`: the store must have recorded it once for
     // the server's vocabulary (taken from the store) to know it.
     store
         .append(&[AuditEvent::builder("write").resource_type("load").build()])
         .unwrap();
 
-    let tokens = audit_http::tokens::TokenFile::new(dir.join("tokens.json"));
-    let token = tokens
-        .create("load", "owner", &[])
-        .unwrap()
-        .token()
-        .to_owned();
+    let (tokens, token) = owner_token("load");
 
     println!("## store page (direct), first page of 100");
     let direct = direct_pages(&o.store, o.clients, o.requests);
@@ -200,40 +144,6 @@ fn run(o: &Options) {
     server.stop();
 }
 
-/// Appends events until the store holds `n`.
-fn seed(store: &mut dyn Store, n: u64) {
-    let have = store.stats().unwrap().rows;
-    if have >= n {
-        return;
-    }
-    let started = Instant::now();
-    let mut i = have;
-    while i < n {
-        let batch: Vec<AuditEvent> = (i..(i + 5000).min(n))
-            .map(|k| {
-                let user = format!("user{}", k % 500);
-                AuditEvent::builder(
-                    ["create", "write", "delete", "start", "stop"][(k % 5) as usize],
-                )
-                .actor(Actor::new(
-                    format!("id-{user}"),
-                    &user,
-                    format!("{user}@example.com"),
-                ))
-                .resource_type(["workspace", "template", "workspace_build"][(k % 3) as usize])
-                .resource_id(k.to_string())
-                .resource_target(format!("ws-{k}"))
-                .organization_id(format!("org-{}", k % 10))
-                .user_agent("coder/2.12.0 (linux/amd64)")
-                .build()
-            })
-            .collect();
-        store.append(&batch).unwrap();
-        i += batch.len() as u64;
-    }
-    eprintln!("seeded {} events in {:?}", n - have, started.elapsed());
-}
-
 struct Direct {
     p50: Duration,
     p99: Duration,
@@ -277,35 +187,6 @@ fn direct_pages(url: &str, threads: usize, requests: usize) -> Direct {
     }
 }
 
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Server {
-    fn stop(&mut self) {
-        drop(self.child.stdin.take());
-        let _ = self.child.wait();
-    }
-}
-
-fn start_server(store: &str, tokens: &str) -> Server {
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["serve", store, tokens])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    Server {
-        child,
-        addr: line.trim().to_owned(),
-    }
-}
-
 fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
@@ -313,51 +194,6 @@ fn rss_kib(pid: u32) -> u64 {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
-}
-
-fn percentile(samples: &mut [Duration], p: f64) -> Duration {
-    if samples.is_empty() {
-        return Duration::ZERO;
-    }
-    samples.sort_unstable();
-    let rank = ((p / 100.0) * (samples.len() - 1) as f64).round() as usize;
-    samples[rank]
-}
-
-type Sender = hyper::client::conn::http1::SendRequest<http_body_util::Empty<Bytes>>;
-
-async fn connect(addr: &str) -> Sender {
-    let stream = TcpStream::connect(addr).await.unwrap();
-    stream.set_nodelay(true).unwrap();
-    let (sender, connection) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .unwrap();
-    tokio::spawn(connection);
-    sender
-}
-
-fn request(
-    addr: &str,
-    path: &str,
-    token: Option<&str>,
-) -> hyper::Request<http_body_util::Empty<Bytes>> {
-    let mut r = hyper::Request::get(path).header("host", addr);
-    if let Some(t) = token {
-        r = r.header("authorization", format!("Bearer {t}"));
-    }
-    r.body(http_body_util::Empty::new()).unwrap()
-}
-
-async fn get(addr: &str, path: &str, token: Option<&str>) -> u16 {
-    let mut sender = connect(addr).await;
-    let response = sender
-        .send_request(request(addr, path, token))
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let _ = response.into_body().collect().await;
-    status
 }
 
 /// `clients` keep-alive connections reading the first page, `requests` in all.

@@ -22,6 +22,7 @@ use crate::error::ApiError;
 use crate::log::{Log, Readers};
 use crate::routes::COUNT_CAP;
 use crate::verify::Verification;
+use crate::viewer::Viewer;
 use crate::watcher::{self, Tip, WatchOptions};
 
 /// The resource type of the events that record reads of the log.
@@ -80,6 +81,7 @@ struct Inner {
     verifying: tokio::sync::Mutex<()>,
     /// The outcome of the latest verification.
     last_verification: Mutex<Option<Verification>>,
+    viewer: Viewer,
 }
 
 /// The filters whose count reached the cap, with the log's first position when it did.
@@ -95,7 +97,7 @@ type CountKey = (String, Option<BTreeSet<String>>);
 const MAX_CACHED_COUNTS: usize = 1024;
 
 enum VocabularySource {
-    Fixed(Vocabulary),
+    Fixed(Arc<Vocabulary>),
     FromStore {
         keys: Vec<AdditionalKey>,
         cached: Mutex<Option<(Arc<Vocabulary>, Instant)>>,
@@ -115,6 +117,7 @@ pub struct AuditApiBuilder {
     max_streams: usize,
     keep_alive: Duration,
     checkpoint_keys: Vec<VerifierKey>,
+    viewer: Viewer,
 }
 
 /// Why an [`AuditApi`] could not be built.
@@ -162,7 +165,7 @@ impl AuditApiBuilder {
     /// resources). The `audit_log` resource with its `read` and `export` actions is always
     /// added.
     pub fn vocabulary(mut self, vocabulary: Vocabulary) -> Self {
-        self.vocabulary = VocabularySource::Fixed(vocabulary);
+        self.vocabulary = VocabularySource::Fixed(Arc::new(vocabulary));
         self
     }
 
@@ -204,6 +207,14 @@ impl AuditApiBuilder {
         self
     }
 
+    /// How the web viewer at `/audit` signs people in and how it is reached (default:
+    /// [`Viewer::default`], the application's own sessions). `audit serve` uses
+    /// [`Viewer::token_sign_in`].
+    pub fn viewer(mut self, viewer: Viewer) -> Self {
+        self.viewer = viewer;
+        self
+    }
+
     /// The API.
     ///
     /// The public keys the checkpoints the store keeps are checked with, when the log is
@@ -235,7 +246,9 @@ impl AuditApiBuilder {
                 authorizer,
                 auditor,
                 vocabulary: match self.vocabulary {
-                    VocabularySource::Fixed(v) => VocabularySource::Fixed(with_audit_log(v)),
+                    VocabularySource::Fixed(v) => {
+                        VocabularySource::Fixed(Arc::new(with_audit_log((*v).clone())))
+                    }
                     from_store => from_store,
                 },
                 watch_options: WatchOptions {
@@ -250,6 +263,7 @@ impl AuditApiBuilder {
                 checkpoint_keys: self.checkpoint_keys,
                 verifying: tokio::sync::Mutex::new(()),
                 last_verification: Mutex::new(None),
+                viewer: self.viewer,
             }),
         })
     }
@@ -262,6 +276,14 @@ pub(crate) struct Reader {
     pub scope: Scope,
 }
 
+impl Reader {
+    /// `filter` as this reader's store filter: `username:me` as them, narrowed to their scope.
+    pub(crate) fn scoped(&self, filter: &Filter) -> Filter {
+        self.scope
+            .restrict(filter.resolve_me(&self.principal.username))
+    }
+}
+
 impl AuditApi {
     /// Starts configuring the API over these readers.
     pub fn builder(readers: Readers) -> AuditApiBuilder {
@@ -269,12 +291,13 @@ impl AuditApi {
             readers,
             authorizer: None,
             auditor: None,
-            vocabulary: VocabularySource::Fixed(Vocabulary::default()),
+            vocabulary: VocabularySource::Fixed(Arc::new(Vocabulary::default())),
             poll: None,
             deadline: DEFAULT_DEADLINE,
             max_streams: DEFAULT_MAX_STREAMS,
             keep_alive: DEFAULT_KEEP_ALIVE,
             checkpoint_keys: Vec::new(),
+            viewer: Viewer::default(),
         }
     }
 
@@ -330,6 +353,10 @@ impl AuditApi {
         &self.inner.log
     }
 
+    pub(crate) fn viewer(&self) -> &Viewer {
+        &self.inner.viewer
+    }
+
     pub(crate) fn keep_alive_interval(&self) -> Duration {
         self.inner.keep_alive
     }
@@ -363,34 +390,57 @@ impl AuditApi {
     /// The store filter for `q`: parsed against the vocabulary, `username:me` as the caller,
     /// narrowed to the caller's scope.
     pub(crate) async fn filter(&self, reader: &Reader, q: &str) -> Result<Filter, ApiError> {
-        let filter = self.parse(q).await?;
-        Ok(reader
-            .scope
-            .restrict(filter.resolve_me(&reader.principal.username)))
+        Ok(reader.scoped(&self.parse(q).await?))
     }
 
-    async fn parse(&self, q: &str) -> Result<Filter, ApiError> {
+    /// `q` parsed against the vocabulary, as the caller wrote it (`username:me` unresolved,
+    /// no scope): what links that change one term of a query start from.
+    pub(crate) async fn parse(&self, q: &str) -> Result<Filter, ApiError> {
         match &self.inner.vocabulary {
             VocabularySource::Fixed(v) => v.parse(q).map_err(ApiError::query),
-            VocabularySource::FromStore { keys, cached } => {
+            VocabularySource::FromStore { cached, .. } => {
                 let current = cached.lock().unwrap_or_else(|e| e.into_inner()).clone();
-                let fresh_enough = current
-                    .as_ref()
-                    .is_some_and(|(_, at)| at.elapsed() < VOCABULARY_REFRESH);
-                if let Some((v, _)) = &current {
+                if let Some((v, at)) = &current {
                     match v.parse(q) {
                         Ok(f) => return Ok(f),
-                        Err(e) if fresh_enough => return Err(ApiError::query(e)),
+                        Err(e) if at.elapsed() < VOCABULARY_REFRESH => {
+                            return Err(ApiError::query(e));
+                        }
                         // The store may have recorded new resource types since: reread it.
                         Err(_) => {}
                     }
                 }
-                let v = Arc::new(with_audit_log(self.log().vocabulary(keys.clone()).await?));
-                *cached.lock().unwrap_or_else(|e| e.into_inner()) =
-                    Some((Arc::clone(&v), Instant::now()));
-                v.parse(q).map_err(ApiError::query)
+                self.reload_vocabulary()
+                    .await?
+                    .parse(q)
+                    .map_err(ApiError::query)
             }
         }
+    }
+
+    /// The filter vocabulary: the application's, or what the store has recorded (read once,
+    /// then reread when a query names something it does not know).
+    pub(crate) async fn vocabulary(&self) -> Result<Arc<Vocabulary>, ApiError> {
+        match &self.inner.vocabulary {
+            VocabularySource::Fixed(v) => Ok(Arc::clone(v)),
+            VocabularySource::FromStore { cached, .. } => {
+                let current = cached.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                match current {
+                    Some((v, _)) => Ok(v),
+                    None => self.reload_vocabulary().await,
+                }
+            }
+        }
+    }
+
+    async fn reload_vocabulary(&self) -> Result<Arc<Vocabulary>, ApiError> {
+        let (keys, cached) = match &self.inner.vocabulary {
+            VocabularySource::Fixed(v) => return Ok(Arc::clone(v)),
+            VocabularySource::FromStore { keys, cached } => (keys, cached),
+        };
+        let v = Arc::new(with_audit_log(self.log().vocabulary(keys.clone()).await?));
+        *cached.lock().unwrap_or_else(|e| e.into_inner()) = Some((Arc::clone(&v), Instant::now()));
+        Ok(v)
     }
 
     /// Records that `principal` read (or tried to read) the log. A read that cannot be

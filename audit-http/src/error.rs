@@ -95,6 +95,14 @@ impl ApiError {
         }
     }
 
+    /// The query language's error, if this is a rejected query.
+    pub(crate) fn query_error(&self) -> Option<&QueryError> {
+        match &self.body {
+            Body::Query(q) => Some(q),
+            Body::Message(_) => None,
+        }
+    }
+
     /// The JSON body.
     pub fn to_json(&self) -> String {
         let json = match &self.body {

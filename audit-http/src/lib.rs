@@ -10,9 +10,10 @@
 //! | `GET /api/v2/audit/watch?q=&after=` | the same over a WebSocket |
 //! | `GET /api/v2/audit/verify` | owners only: is the log intact? the hash chain recomputed, with the stored checkpoints |
 //! | `GET /healthz` | 200 once the store answers |
+//! | `GET /audit?q=` | the web viewer: the log as a page ([`Viewer`]; sign-in, live rows, completion under `/audit/…`) |
 //!
 //! Mount [`router`] in an application (it keeps its own layers and routes), or run it
-//! alone with [`serve`] (what `audit serve` does). Who may read is the application's
+//! alone with [`serve`] (what `audit serve` does, with [`Viewer::token_sign_in`]). Who may read is the application's
 //! decision, through an [`Authorizer`]; owners read everything, auditors their
 //! organizations ([`Scope`]); the scope is part of every store query. Every read and export
 //! of the log is itself recorded through the application's
@@ -49,6 +50,7 @@ mod routes;
 mod stream;
 pub mod tokens;
 mod verify;
+mod viewer;
 mod watcher;
 mod wire;
 
@@ -66,6 +68,10 @@ pub use routes::{
 pub use stream::CLOSE_RESET;
 pub use tokens::TokenAuthorizer;
 pub use verify::{VERIFY, VERIFY_PATH, Verification};
+pub use viewer::{
+    CONTENT_SECURITY_POLICY, LIVE_PATH, SIGN_IN_PATH, SIGN_OUT_PATH, SUGGEST_PATH, SignIn,
+    Transport, VIEWER_PATH, Viewer,
+};
 pub use wire::{AuditLog, AuditLogsResponse, User};
 
 /// Serves [`router`] on `listener` until `shutdown` completes, then shuts down gracefully:

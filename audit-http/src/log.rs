@@ -17,7 +17,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use audit_core::query::{AdditionalKey, Filter};
 use audit_core::store::export::Format;
 use audit_core::store::{
-    Count, LogSpan, Page, PageRequest, Store, StoreError, StoreUrl, StoredEvent,
+    Count, Cursor, LogSpan, Page, PageRequest, Store, StoreError, StoreUrl, StoredEvent,
 };
 
 use crate::error::{ApiError, log_error};
@@ -204,6 +204,18 @@ impl Log {
     ) -> Result<Page, LogError> {
         let filter = filter.clone();
         self.with_store(move |s| s.page(&filter, &request)).await
+    }
+
+    /// The page just newer than `cursor`, newest first.
+    pub(crate) async fn page_newer(
+        &self,
+        filter: &Filter,
+        cursor: Cursor,
+        limit: usize,
+    ) -> Result<Page, LogError> {
+        let filter = filter.clone();
+        self.with_store(move |s| s.page_newer(&filter, &cursor, limit))
+            .await
     }
 
     /// The capped count.

@@ -46,7 +46,8 @@ impl Params {
         Ok(Params { pairs })
     }
 
-    fn get(&self, name: &str) -> Option<&str> {
+    /// The value of `name`, if given.
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.pairs
             .iter()
             .find(|(k, _)| k == name)
@@ -55,10 +56,15 @@ impl Params {
 
     /// `q`, the filter (empty if missing).
     pub(crate) fn q(&self) -> Result<String, ApiError> {
-        let q = self.get("q").unwrap_or("");
+        self.filter_text("q")
+    }
+
+    /// The filter in parameter `name` (empty if missing): at most [`MAX_Q_LEN`] bytes, no NUL.
+    pub(crate) fn filter_text(&self, name: &str) -> Result<String, ApiError> {
+        let q = self.get(name).unwrap_or("");
         if q.len() > MAX_Q_LEN {
             return Err(ApiError::bad_parameter(
-                "q",
+                name,
                 format!("{} bytes long; at most {MAX_Q_LEN} are allowed", q.len()),
             ));
         }
@@ -66,7 +72,7 @@ impl Params {
         // so instead of sending the database something it rejects.
         if q.contains('\0') {
             return Err(ApiError::bad_parameter(
-                "q",
+                name,
                 "contains a NUL character (%00), which no stored value can hold",
             ));
         }
@@ -115,11 +121,16 @@ impl Params {
 
     /// `after` as a page cursor (the `next_cursor` of a previous page).
     pub(crate) fn page_cursor(&self) -> Result<Option<Cursor>, ApiError> {
-        match self.get("after").filter(|t| !t.is_empty()) {
+        self.cursor("after")
+    }
+
+    /// The page cursor in parameter `name`.
+    pub(crate) fn cursor(&self, name: &str) -> Result<Option<Cursor>, ApiError> {
+        match self.get(name).filter(|t| !t.is_empty()) {
             None => Ok(None),
             Some(text) => text.parse::<Cursor>().map(Some).map_err(|_| {
                 ApiError::bad_parameter(
-                    "after",
+                    name,
                     "not a cursor; pass the `next_cursor` of a previous page unchanged",
                 )
             }),

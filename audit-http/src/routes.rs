@@ -2,8 +2,8 @@
 //! and bodies, `nosniff`, no caching of audit data), and `GET /api/v2/audit`.
 //!
 //! The router composes sub-routers: [`api`] (`/api/v2/audit…`, including the verification
-//! of [`crate::verify`]) now, and the web viewer
-//! (`/audit`) beside it later, sharing the same state, guard and authorizer.
+//! of [`crate::verify`]) and the web viewer (`/audit…`, [`crate::viewer`]), sharing the same
+//! state, guard and authorizer.
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -48,6 +48,7 @@ where
     Router::new()
         .route(HEALTH_PATH, get(health))
         .merge(self::api())
+        .merge(crate::viewer::routes())
         .layer(from_fn(guard))
         .layer(RequestBodyLimitLayer::new(MAX_BODY))
         .with_state(api)

@@ -46,6 +46,8 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 
+use audit_core::store::StoredEvent;
+
 use crate::api::{Access, AuditApi, READ};
 use crate::error::ApiError;
 use crate::follow::{Follower, Item};
@@ -61,7 +63,7 @@ const MAX_CLIENT_MESSAGE: usize = 4 * 1024;
 pub const CLOSE_RESET: u16 = 4410;
 
 /// Authorizes, parses and positions a stream; records the read.
-async fn follower(
+pub(crate) async fn follower(
     api: &AuditApi,
     parts: &Parts,
     endpoint: &'static str,
@@ -107,12 +109,29 @@ pub(crate) async fn sse(
 ) -> Result<Response, ApiError> {
     let (parts, _) = request.into_parts();
     let (follower, resume) = follower(&api, &parts, STREAM_PATH, true).await?;
+    Ok(sse_response(&api, follower, resume, |e| {
+        AuditLog::new(e.seq, e).to_json_line()
+    }))
+}
+
+/// The Server-Sent Events response of a positioned stream, each event's `data:` made by
+/// `encode` (which must not produce a carriage return: SSE cannot carry one).
+pub(crate) fn sse_response<E>(
+    api: &AuditApi,
+    follower: Follower,
+    resume: Option<u64>,
+    encode: E,
+) -> Response
+where
+    E: FnMut(&StoredEvent) -> String + Send + 'static,
+{
     let mut prelude = Event::default().retry(RETRY);
     if resume.is_none() {
         prelude = prelude.id(follower.position().to_string());
     }
     let state = SseState {
         follower,
+        encode,
         queued: VecDeque::from([prelude]),
         done: false,
     };
@@ -130,16 +149,17 @@ pub(crate) async fn sse(
     response
         .headers_mut()
         .insert("x-accel-buffering", HeaderValue::from_static("no"));
-    Ok(response)
+    response
 }
 
-struct SseState {
+struct SseState<E> {
     follower: Follower,
+    encode: E,
     queued: VecDeque<Event>,
     done: bool,
 }
 
-impl SseState {
+impl<E: FnMut(&StoredEvent) -> String> SseState<E> {
     async fn next(&mut self) -> Option<Event> {
         if let Some(event) = self.queued.pop_front() {
             return Some(event);
@@ -151,7 +171,7 @@ impl SseState {
             Item::Event(e) => Some(
                 Event::default()
                     .id(e.seq.to_string())
-                    .data(AuditLog::new(e.seq, &e).to_json_line()),
+                    .data((self.encode)(&e)),
             ),
             Item::Reset {
                 requested,

@@ -1,5 +1,5 @@
-//! `audit serve`: the HTTP API over the store (audit-http), for holders of a token from a
-//! token file.
+//! `audit serve`: the HTTP API and the web viewer over the store (audit-http), for holders
+//! of a token from a token file (the viewer asks for one in its sign-in form).
 //!
 //! It never starts without a token file: the log is never served open by accident. It
 //! records every read of the log (an `audit_log` `read` or `export` event, by the reader)
@@ -14,7 +14,7 @@ use audit_core::backends::StoreBackend;
 use audit_core::query::AdditionalKey;
 use audit_core::store::StoreUrl;
 use audit_http::tokens::TokenFile;
-use audit_http::{AuditApi, Readers};
+use audit_http::{AuditApi, Readers, Transport, Viewer};
 
 use crate::cli::ServeArgs;
 use crate::error::Failure;
@@ -44,6 +44,11 @@ pub fn run(store_url: &StoreUrl, keys: Vec<AdditionalKey>, args: ServeArgs) -> R
         .auditor(auditor.clone())
         .vocabulary_from_store(keys)
         .checkpoint_keys(checkpoint_keys)
+        .viewer(Viewer::token_sign_in().transport(if args.behind_proxy {
+            Transport::Proxy
+        } else {
+            Transport::Direct
+        }))
         .build()
         .map_err(Failure::usage)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -70,10 +75,13 @@ pub fn run(store_url: &StoreUrl, keys: Vec<AdditionalKey>, args: ServeArgs) -> R
             .map_err(|e| Failure::context(format!("cannot listen on {}", args.listen), e))?;
         let addr = listener.local_addr()?;
         let mut out = std::io::stdout().lock();
-        writeln!(
-            out,
-            "Serving the audit log on http://{addr}/api/v2/audit (health: http://{addr}/healthz). Stop with Ctrl-C."
-        )?;
+        // One write of both lines (not a line at a time): a reader that takes the first line
+        // and closes the pipe does not make the second fail.
+        let banner = format!(
+            "Serving the audit log on http://{addr}/api/v2/audit (health: http://{addr}/healthz). Stop with Ctrl-C.\n\
+             Read it in a browser: http://{addr}/audit (sign in with a token of the token file).\n"
+        );
+        out.write_all(banner.as_bytes())?;
         out.flush()?;
         drop(out);
         audit_http::serve(listener, api, shutdown_signal())

@@ -314,6 +314,29 @@ impl Filter {
         self
     }
 
+    /// This filter without the term of `key` (a built-in key's name, or an application key);
+    /// unchanged if it has no such term. With the `with_*` methods, what a query editor uses
+    /// to change one term of a query and keep the others.
+    ///
+    /// ```
+    /// use audit_core::query::Filter;
+    ///
+    /// let f = Filter::default().with_action("delete").with_username("bob").with_additional("build_reason", "autostart");
+    /// assert_eq!(f.clone().without("action").without("build_reason").to_query_string(), "username:bob");
+    /// assert_eq!(f.clone().without("email"), f);
+    /// ```
+    pub fn without(mut self, key: &str) -> Self {
+        match Key::from_name(key) {
+            Some(key) => {
+                self.terms.remove(&key);
+            }
+            None => {
+                self.additional.remove(key);
+            }
+        }
+        self
+    }
+
     /// This filter with `username:me` replaced by `username` (the caller's username).
     ///
     /// ```

@@ -151,6 +151,24 @@ impl Vocabulary {
             .chain(self.additional.keys().map(String::as_str))
     }
 
+    /// The values the additional key `key` accepts, sorted; `None` if it accepts any
+    /// non-empty value, or is not an additional key. For completion in query editors.
+    ///
+    /// ```
+    /// use audit_core::query::{BUILD_REASON, Vocabulary};
+    ///
+    /// let v = Vocabulary::new().with_key(BUILD_REASON).additional_key_any("region");
+    /// let reasons: Vec<&str> = v.allowed_values("build_reason").unwrap().collect();
+    /// assert_eq!(reasons, ["autostart", "autostop", "dormancy", "initiator"]);
+    /// assert!(v.allowed_values("region").is_none());
+    /// ```
+    pub fn allowed_values(&self, key: &str) -> Option<impl Iterator<Item = &str>> {
+        self.additional
+            .get(key)?
+            .as_ref()
+            .map(|values| values.iter().map(String::as_str))
+    }
+
     /// Whether `key` (lower-case) is one of the additional keys.
     pub(super) fn has_additional(&self, key: &str) -> bool {
         self.additional.contains_key(key)

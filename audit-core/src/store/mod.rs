@@ -99,6 +99,26 @@ pub trait Store: Send {
     /// unresolved `username:me` (see [`Filter::resolve_me`]).
     fn page(&mut self, filter: &Filter, request: &PageRequest) -> Result<Page, StoreError>;
 
+    /// The page just newer than `cursor`: the `limit` events `filter` selects that come right
+    /// before `cursor` in page order, newest first — what a "Newer" link shows when paging
+    /// back towards the first page. `next` is the cursor to pass here again for the page
+    /// newer still (the newest event of this page), `None` when this page holds the newest
+    /// event `filter` selects. Costs what [`page`](Self::page) costs, at any depth.
+    ///
+    /// The default implementation refuses with [`StoreError::Unsupported`]; the SQL stores
+    /// implement it.
+    fn page_newer(
+        &mut self,
+        filter: &Filter,
+        cursor: &Cursor,
+        limit: usize,
+    ) -> Result<Page, StoreError> {
+        let _ = (filter, cursor, limit);
+        Err(StoreError::Unsupported(
+            "this store cannot page towards newer events; start again from the first page".into(),
+        ))
+    }
+
     /// How many events `filter` selects, counting at most `cap` of them.
     fn count(&mut self, filter: &Filter, cap: u64) -> Result<Count, StoreError>;
 

@@ -19,6 +19,9 @@ use crate::query::{Filter, UserMatch};
 pub(crate) enum Scan<'a> {
     /// Newest first by `(time, id)`: a page, after the previous page's cursor if any.
     Page(Option<&'a Cursor>),
+    /// Oldest first by `(time, id)`, after a cursor: the page just newer than it, read from
+    /// its oldest end.
+    NewerPage(&'a Cursor),
     /// By position, after `after`, oldest first.
     After(u64),
     /// By position, newest first.
@@ -29,6 +32,7 @@ impl Scan<'_> {
     pub(crate) fn order_by(self) -> &'static str {
         match self {
             Scan::Page(_) => "time DESC, id DESC",
+            Scan::NewerPage(_) => "time ASC, id ASC",
             Scan::After(_) => "seq ASC",
             Scan::Latest => "seq DESC",
         }
@@ -131,6 +135,27 @@ pub(crate) fn page(
     let next = if events.len() > limit {
         events.truncate(limit);
         events.last().map(|e| Cursor::of(e))
+    } else {
+        None
+    };
+    Ok(Page { events, next })
+}
+
+/// The `limit` events just newer than `cursor`, newest first; `next` is set when even newer
+/// events exist (one extra row tells).
+pub(crate) fn page_newer(
+    store: &mut impl SqlRead,
+    filter: &Filter,
+    cursor: &Cursor,
+    limit: usize,
+) -> Result<Page, StoreError> {
+    let limit = PageRequest::first(limit).checked_limit()?;
+    let mut events = store.select(filter, Scan::NewerPage(cursor), limit + 1)?;
+    let newer_still = events.len() > limit;
+    events.truncate(limit);
+    events.reverse();
+    let next = if newer_still {
+        events.first().map(|e| Cursor::of(e))
     } else {
         None
     };
@@ -250,7 +275,15 @@ impl Where {
             Scan::Page(Some(cursor)) => Some(cursor.time()),
             _ => None,
         };
-        if let Some(from) = filter.date_from() {
+        // Likewise a newer page's cursor implies the lower date bound when it lies inside it
+        // ((time, id) > (t, …) gives time >= t).
+        let newer_than = match scan {
+            Scan::NewerPage(cursor) => Some(cursor.time()),
+            _ => None,
+        };
+        if let Some(from) = filter.date_from()
+            && newer_than.is_none_or(|t| t < from)
+        {
             let p = w.param(Param::Time(from));
             w.terms.push(format!("time >= {p}"));
         }
@@ -279,6 +312,11 @@ impl Where {
                 let t = w.param(Param::Time(cursor.time()));
                 let id = w.param(Param::Id(cursor.id()));
                 w.terms.push(format!("(time, id) < ({t}, {id})"));
+            }
+            Scan::NewerPage(cursor) => {
+                let t = w.param(Param::Time(cursor.time()));
+                let id = w.param(Param::Id(cursor.id()));
+                w.terms.push(format!("(time, id) > ({t}, {id})"));
             }
             Scan::After(after) => {
                 let p = w.param(Param::Seq(after));

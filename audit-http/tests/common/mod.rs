@@ -1,7 +1,10 @@
 //! The integration tests' fixture: a store (SQLite, or Postgres when
 //! `AUDIT_TEST_POSTGRES_URL` is set), a token file, an auditor that keeps the reads it
-//! records, the server on 127.0.0.1:0, and small HTTP, SSE and WebSocket clients.
+//! records, the server on 127.0.0.1:0, and small HTTP, SSE and WebSocket clients; a real
+//! browser for the viewer ([`browser`]).
 #![allow(dead_code)]
+
+pub mod browser;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -96,6 +99,38 @@ pub fn dataset() -> Vec<AuditEvent> {
         login("root"),
         workspace_event("carol", "delete", Some("org-1"), "old"),
     ]
+}
+
+/// Markup in every field of an event.
+pub const MARKUP: [&str; 3] = [
+    "<script>window.__pwned=1</script>",
+    "\"><svg onload=window.__pwned=2>",
+    "<img src=x onerror=window.__pwned=3>",
+];
+
+/// Events whose every string holds one of [`MARKUP`], with diffs whose values do too.
+pub fn hostile() -> Vec<AuditEvent> {
+    MARKUP
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let diff: audit_core::Diff = serde_json::from_value(serde_json::json!({
+                format!("name{m}"): {"old": m, "new": format!("{m}-new"), "secret": false},
+                "agent_token": {"secret": true},
+            }))
+            .unwrap();
+            AuditEvent::builder("write")
+                .actor(Actor::new(format!("id{m}"), *m, format!("{m}@example.com")))
+                .resource_type("workspace")
+                .resource_id(format!("{i}{m}"))
+                .resource_target(*m)
+                .organization_id(format!("org{m}"))
+                .user_agent(*m)
+                .diff(diff)
+                .field(format!("note{m}"), *m)
+                .build()
+        })
+        .collect()
 }
 
 type Opener = Arc<dyn Fn() -> Result<Box<dyn Store>, StoreError> + Send + Sync>;
@@ -378,7 +413,12 @@ impl Reply {
 
 impl Server {
     pub async fn start(api: AuditApi) -> Server {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Server::start_on(api, "127.0.0.1:0".parse().unwrap()).await
+    }
+
+    /// Serves `api` on `addr` (a server that was stopped can come back on its address).
+    pub async fn start_on(api: AuditApi, addr: SocketAddr) -> Server {
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(audit_http::serve(listener, api.clone(), async move {
@@ -457,18 +497,43 @@ async fn send_to(
     path: &str,
     headers: &[(&str, &str)],
 ) -> hyper::Response<Incoming> {
+    send_method(addr, "GET", path, headers, String::new()).await
+}
+
+/// POSTs `body` (a form) to `path` on a fresh connection; the whole response.
+pub async fn post_form(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Reply {
+    let mut all = vec![("content-type", "application/x-www-form-urlencoded")];
+    all.extend_from_slice(headers);
+    read_reply(send_method(addr, "POST", path, &all, body.to_owned()).await).await
+}
+
+async fn send_method(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: String,
+) -> hyper::Response<Incoming> {
     let stream = TcpStream::connect(addr).await.unwrap();
     let (mut sender, connection) =
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
             .await
             .unwrap();
     tokio::spawn(connection);
-    let mut request = hyper::Request::get(path).header("host", addr.to_string());
+    let mut request = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", addr.to_string());
     for (k, v) in headers {
         request = request.header(*k, *v);
     }
     let request = request
-        .body(http_body_util::Empty::<hyper::body::Bytes>::new())
+        .body(http_body_util::Full::new(hyper::body::Bytes::from(body)))
         .unwrap();
     sender.send_request(request).await.unwrap()
 }

@@ -33,8 +33,8 @@ use super::columns::{self, COLUMN_LIST, HEAD_COLUMNS};
 use super::log::{self, Head};
 use super::sql::{self, Dialect, IndexedKey, Param, SqlRead};
 use super::{
-    ArchiveFn, ChainRow, ChainSpan, Count, LogSpan, Page, PageRequest, PurgeOptions, PurgeReport,
-    StorageStats, Store, StoreError, StoredCheckpoint, StoredEvent, recorded_pairs,
+    ArchiveFn, ChainRow, ChainSpan, Count, Cursor, LogSpan, Page, PageRequest, PurgeOptions,
+    PurgeReport, StorageStats, Store, StoreError, StoredCheckpoint, StoredEvent, recorded_pairs,
 };
 use crate::AuditEvent;
 use crate::chain::ChainHead;
@@ -407,6 +407,15 @@ impl Store for PostgresStore {
 
     fn page(&mut self, filter: &Filter, request: &PageRequest) -> Result<Page, StoreError> {
         sql::page(self, filter, request)
+    }
+
+    fn page_newer(
+        &mut self,
+        filter: &Filter,
+        cursor: &Cursor,
+        limit: usize,
+    ) -> Result<Page, StoreError> {
+        sql::page_newer(self, filter, cursor, limit)
     }
 
     fn count(&mut self, filter: &Filter, cap: u64) -> Result<Count, StoreError> {

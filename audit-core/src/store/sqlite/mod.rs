@@ -29,8 +29,8 @@ use super::log::Head;
 use super::purge::{self, PurgeSteps};
 use super::sql::{self, Dialect, IndexedKey, Param, Scan, SqlRead};
 use super::{
-    ArchiveFn, ChainRow, ChainSpan, Count, LogSpan, Page, PageRequest, PurgeOptions, PurgeReport,
-    StorageStats, Store, StoreError, StoredCheckpoint, StoredEvent,
+    ArchiveFn, ChainRow, ChainSpan, Count, Cursor, LogSpan, Page, PageRequest, PurgeOptions,
+    PurgeReport, StorageStats, Store, StoreError, StoredCheckpoint, StoredEvent,
 };
 use crate::AuditEvent;
 use crate::chain::ChainHead;
@@ -325,6 +325,15 @@ impl Store for SqliteStore {
 
     fn page(&mut self, filter: &Filter, request: &PageRequest) -> Result<Page, StoreError> {
         sql::page(self, filter, request).map_err(|e| e.context(&self.location))
+    }
+
+    fn page_newer(
+        &mut self,
+        filter: &Filter,
+        cursor: &Cursor,
+        limit: usize,
+    ) -> Result<Page, StoreError> {
+        sql::page_newer(self, filter, cursor, limit).map_err(|e| e.context(&self.location))
     }
 
     fn count(&mut self, filter: &Filter, cap: u64) -> Result<Count, StoreError> {

@@ -11,6 +11,8 @@
 //!   page is full and the next bucket holds nothing newer than its last event. Positions
 //!   follow commit order, not event time, so a late event may sit in a newer bucket than
 //!   older-timed ones: the buckets' time spans keep the page exact all the same.
+//! * **Newer pages** (oldest first after a cursor: the page just newer than it) do the same
+//!   the other way: buckets by their oldest event, oldest first.
 //! * **Followers** (by position) take buckets in position order from where they are.
 //! * **Counts** add up chunks until they pass the cap.
 //!
@@ -173,10 +175,11 @@ impl Iterator for Chunks {
     }
 }
 
-/// A bucket and the newest event time in it.
+/// A bucket and the time of its event nearest to where a read starts: its newest event for
+/// reads newest first, its oldest for reads oldest first.
 struct Bucket {
     bucket: i64,
-    max_time: i64,
+    edge_time: i64,
 }
 
 /// At most `limit` events `filter` selects in the order of `scan`, read through a key index;
@@ -203,6 +206,10 @@ pub(super) fn select(
                 let until = cursor.map(|c| c.time());
                 let buckets = buckets_by_newest(store, filter, until)?;
                 page(store, &sql, &mut query, &buckets, limit)?
+            }
+            Scan::NewerPage(cursor) => {
+                let buckets = buckets_by_oldest(store, filter, cursor.time())?;
+                newer_page(store, &sql, &mut query, &buckets, limit)?
             }
             Scan::After(after) => {
                 let head = super::append::head_row(&store.conn)?;
@@ -265,13 +272,38 @@ fn page(
     let mut events: Vec<StoredEvent> = Vec::new();
     for chunk in Chunks::over(buckets.len()) {
         if let Some(last) = events.get(limit.saturating_sub(1))
-            && buckets[chunk.start].max_time < last.time.timestamp_micros()
+            && buckets[chunk.start].edge_time < last.time.timestamp_micros()
         {
             break;
         }
         let list: Vec<i64> = buckets[chunk].iter().map(|b| b.bucket).collect();
         events.extend(store.query_events(sql, query.with_buckets(&list))?);
         events.sort_by_key(|e| std::cmp::Reverse((e.time, e.id)));
+        events.truncate(limit);
+    }
+    Ok(events)
+}
+
+/// Oldest first after a cursor (the page just newer than it): chunks of buckets by their
+/// oldest event, oldest first, merged, until no bucket left can hold an event older than the
+/// page's last.
+fn newer_page(
+    store: &mut SqliteStore,
+    sql: &str,
+    query: &mut ChunkQuery,
+    buckets: &[Bucket],
+    limit: usize,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let mut events: Vec<StoredEvent> = Vec::new();
+    for chunk in Chunks::over(buckets.len()) {
+        if let Some(last) = events.get(limit.saturating_sub(1))
+            && buckets[chunk.start].edge_time > last.time.timestamp_micros()
+        {
+            break;
+        }
+        let list: Vec<i64> = buckets[chunk].iter().map(|b| b.bucket).collect();
+        events.extend(store.query_events(sql, query.with_buckets(&list))?);
+        events.sort_by_key(|e| (e.time, e.id));
         events.truncate(limit);
     }
     Ok(events)
@@ -321,7 +353,40 @@ fn buckets_by_newest(
     let rows = stmt.query_map([from, to], |r| {
         Ok(Bucket {
             bucket: r.get(0)?,
-            max_time: r.get(1)?,
+            edge_time: r.get(1)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The buckets that may hold events of `filter`'s dates at or after `since`, by their oldest
+/// event, oldest first.
+fn buckets_by_oldest(
+    store: &SqliteStore,
+    filter: &Filter,
+    since: DateTime<Utc>,
+) -> Result<Vec<Bucket>, StoreError> {
+    let micros = |t: DateTime<Utc>| t.timestamp_micros();
+    let from = filter
+        .date_from()
+        .map_or(i64::MIN, micros)
+        .max(micros(since));
+    let to = [
+        filter.date_to_exclusive().map(|t| micros(t) - 1),
+        filter.date_to().map(micros),
+    ]
+    .into_iter()
+    .flatten()
+    .min()
+    .unwrap_or(i64::MAX);
+    let mut stmt = store.conn.prepare_cached(&format!(
+        "SELECT bucket, min_time FROM {BUCKETS_TABLE} WHERE max_time >= ?1 AND min_time <= ?2 \
+         ORDER BY min_time ASC, bucket ASC"
+    ))?;
+    let rows = stmt.query_map([from, to], |r| {
+        Ok(Bucket {
+            bucket: r.get(0)?,
+            edge_time: r.get(1)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
