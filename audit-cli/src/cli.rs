@@ -181,6 +181,12 @@ pub struct ServeArgs {
     /// log (GET /api/v2/audit/verify); repeat for older keys.
     #[arg(long = "public-key", value_name = "FILE")]
     pub public_keys: Vec<PathBuf>,
+    /// Verify the log's hash chain this often (e.g. 10m; the first at start), checking the
+    /// stored checkpoints with the --public-key keys: owners see the outcome in the viewer
+    /// ("integrity: verified up to #N at T"), and a log found not intact is reported on
+    /// standard error.
+    #[arg(long, value_parser = parse_interval)]
+    pub verify_every: Option<Duration>,
     /// Sign a checkpoint of the log's head this often (e.g. 1h), even when nothing was
     /// appended, and record it in the store; needs --signing-key.
     #[arg(long, value_parser = parse_interval, requires = "signing_key")]

@@ -313,6 +313,48 @@ fn serve_takes_periodic_checkpoints_even_of_a_quiet_log() {
 }
 
 #[test]
+fn serve_verifies_the_log_periodically_for_the_viewers_integrity_line() {
+    let f = Fixture::new("serve-verify", 3);
+    let owner = create_token(&f, "root", "owner", &[]);
+    let served = Served::start_with(&f, &["--verify-every".as_ref(), "100ms".as_ref()]);
+    let wait_for = |needle: &str| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let (status, page) = served.get("/audit", Some(&owner));
+            assert_eq!(status, 200, "{page}");
+            if page.contains(needle) {
+                return page;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {needle:?} in {page}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    wait_for("Integrity: verified up to #");
+    // An edit made directly in the database is found by the next verification.
+    let db = rusqlite::Connection::open(f.path("audit.db")).unwrap();
+    let id: Vec<u8> = db
+        .query_row("SELECT id FROM audit_logs WHERE seq = 2", [], |row| {
+            row.get(0)
+        })
+        .unwrap();
+    let id = uuid::Uuid::from_slice(&id).unwrap();
+    db.execute_batch("UPDATE audit_logs SET resource_target = 'tampered' WHERE seq = 2")
+        .unwrap();
+    let page = wait_for("Integrity: NOT intact");
+    assert!(page.contains(&format!("event {id} (#2)")), "{page}");
+    let (ok, stderr) = served.terminate();
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains("audit serve: the log is NOT intact (verified up to #"),
+        "{stderr}"
+    );
+    assert!(stderr.contains(&format!("event {id} (#2)")), "{stderr}");
+}
+
+#[test]
 fn serve_shows_the_viewer_with_its_token_form() {
     let f = Fixture::new("serve-viewer", 3);
     let owner = create_token(&f, "root", "owner", &[]);

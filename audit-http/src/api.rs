@@ -311,6 +311,15 @@ impl AuditApi {
             .clone()
     }
 
+    /// Verifies the log now, on the server's behalf (one verification at a time), and keeps
+    /// the outcome for the viewer's integrity line. `audit serve --verify-every` calls it; it
+    /// is not recorded as a read of the log, since it shows no one any event. An owner's
+    /// `GET /api/v2/audit/verify` does the same and is recorded.
+    pub async fn verify(&self) -> Result<Verification, ApiError> {
+        let (report, at) = self.verify_log().await?;
+        Ok(Verification::of(&report, at))
+    }
+
     /// Verifies the log (one verification at a time) and keeps the outcome.
     pub(crate) async fn verify_log(
         &self,

@@ -41,6 +41,8 @@ pub struct Verification {
     pub events_verified: u64,
     /// When the verification ran.
     pub verified_at: DateTime<Utc>,
+    /// The first problem found, as `audit verify` words it (naming the event by its id).
+    pub first_problem: Option<String>,
 }
 
 impl Verification {
@@ -50,6 +52,7 @@ impl Verification {
             head: report.head,
             events_verified: report.events_verified,
             verified_at,
+            first_problem: report.first_problem().map(ToString::to_string),
         }
     }
 }

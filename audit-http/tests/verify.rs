@@ -1,6 +1,6 @@
 //! `GET /api/v2/audit/verify`: owners only, the report of `audit verify`, the stored
 //! checkpoints checked with the configured keys, a tampered store named, the request
-//! recorded, and the outcome kept for the viewer.
+//! recorded, and the outcome kept for the viewer's integrity line (owners only).
 
 mod common;
 
@@ -41,6 +41,19 @@ on_every_store! {
         assert_eq!(api.last_verification(), None);
         let server = f.start_with(api).await;
 
+        // The viewer's integrity line: for owners only, and "not verified" until a
+        // verification runs.
+        let page = server.get("/audit", Some(&f.tokens.owner)).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(
+            page.body.contains(r#"<p id="integrity" class="integrity unknown">Integrity: not verified since the server started"#),
+            "{}",
+            page.body
+        );
+        let page = server.get("/audit", Some(&f.tokens.auditor)).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(!page.body.contains(r#"id="integrity""#), "{}", page.body);
+
         for (token, status) in [
             (None, 401),
             (Some(f.tokens.member.as_str()), 403),
@@ -63,6 +76,20 @@ on_every_store! {
         let last = server.api.last_verification().expect("kept for the viewer");
         assert!(last.intact);
         assert_eq!(last.head.seq, 6);
+        assert_eq!(last.first_problem, None);
+        let page = server.get("/audit", Some(&f.tokens.owner)).await;
+        let line = format!(
+            r#"<p id="integrity" class="integrity ok">Integrity: verified up to #6 at {}.</p>"#,
+            last.verified_at.format("%Y-%m-%d %H:%M:%S UTC")
+        );
+        assert!(page.body.contains(&line), "{line}\n{}", page.body);
+
+        // The server's own verification (audit serve --verify-every) is kept too, and is not
+        // a read of the log: it shows no one any event.
+        let own = server.api.verify().await.unwrap();
+        assert!(own.intact);
+        assert!(own.verified_at >= last.verified_at);
+        assert_eq!(server.api.last_verification(), Some(own));
 
         // The verification is a read of the log, recorded like the others; so are refusals.
         let reads = f.recorded_reads();
@@ -88,7 +115,18 @@ on_every_store! {
         assert_eq!(problem["seq"], 3, "{json}");
         assert_eq!(problem["kind"]["kind"], "hash_mismatch");
         assert_eq!(problem["id"], events[2].id.to_string());
-        assert_eq!(server.api.last_verification().map(|v| v.intact), Some(false));
+        let last = server.api.last_verification().unwrap();
+        assert!(!last.intact);
+        let named = format!("event {} (#3)", events[2].id);
+        assert!(last.first_problem.as_deref().unwrap().contains(&named), "{last:?}");
+        // Owners see it in the viewer, naming the event.
+        let page = server.get("/audit", Some(&f.tokens.owner)).await;
+        assert!(
+            page.body.contains(r#"<p id="integrity" class="integrity bad" role="alert">Integrity: NOT intact"#),
+            "{}",
+            page.body
+        );
+        assert!(page.body.contains(&named), "{}", page.body);
         // Without keys, the report says the stored checkpoints (none here) and the newest
         // events were not covered by a signature.
         assert_eq!(json["report"]["unchecked"][0]["reason"], "not_signed");

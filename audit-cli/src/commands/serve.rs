@@ -70,6 +70,9 @@ pub fn run(store_url: &StoreUrl, keys: Vec<AdditionalKey>, args: ServeArgs) -> R
         if let Some(periodic) = checkpoints {
             tokio::spawn(periodic.run());
         }
+        if let Some(every) = args.verify_every {
+            tokio::spawn(verify_every(api.clone(), every));
+        }
         let listener = tokio::net::TcpListener::bind(&args.listen)
             .await
             .map_err(|e| Failure::context(format!("cannot listen on {}", args.listen), e))?;
@@ -138,6 +141,28 @@ impl Periodic {
                 }
                 Err(e) => eprintln!("audit serve: periodic checkpoint failed: {e}"),
             }
+        }
+    }
+}
+
+/// Periodic verification of the log, for the viewer's integrity line; a log found not intact
+/// (or a verification that failed) is reported on standard error each time.
+async fn verify_every(api: AuditApi, every: std::time::Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if api.is_closing() {
+            return;
+        }
+        match api.verify().await {
+            Ok(v) if v.intact => {}
+            Ok(v) => eprintln!(
+                "audit serve: the log is NOT intact (verified up to #{}): {}",
+                v.head.seq,
+                v.first_problem.as_deref().unwrap_or("a problem was found")
+            ),
+            Err(e) => eprintln!("audit serve: periodic verification failed: {}", e.message()),
         }
     }
 }
