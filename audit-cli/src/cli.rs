@@ -49,6 +49,18 @@ pub enum Command {
     Stats(StatsArgs),
     /// Follows new matching events as they are stored.
     Tail(TailArgs),
+    /// Checks that the log is intact: recomputes its hash chain and checks checkpoints and
+    /// archives. Exits 0 when intact, 1 naming the first event that is not.
+    Verify(VerifyArgs),
+    /// Signs a checkpoint of the log's head (after checking the chain since the last one),
+    /// records it in the store and writes it out.
+    Checkpoint(CheckpointArgs),
+    /// Makes a key pair for signing checkpoints, or with --fingerprint a key for secret
+    /// fingerprints. Needs no store.
+    Keygen(KeygenArgs),
+    /// Prints the fingerprint of a candidate secret value read from standard input (never
+    /// from the command line), to compare with the fingerprints in the log. Needs no store.
+    Fingerprint(FingerprintArgs),
     /// Serves the log over HTTP (the Coder-compatible API and live streams) to token holders.
     #[cfg(feature = "serve")]
     Serve(ServeArgs),
@@ -165,6 +177,27 @@ pub struct ServeArgs {
     /// The address to listen on (port 0: any free port; the URL is printed).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: String,
+    /// A public key file the store's checkpoints are checked with when an owner verifies the
+    /// log (GET /api/v2/audit/verify); repeat for older keys.
+    #[arg(long = "public-key", value_name = "FILE")]
+    pub public_keys: Vec<PathBuf>,
+    /// Verify the log's hash chain this often (e.g. 10m; the first at start), checking the
+    /// stored checkpoints with the --public-key keys: owners see the outcome in the viewer
+    /// ("integrity: verified up to #N at T"), and a log found not intact is reported on
+    /// standard error.
+    #[arg(long, value_parser = parse_interval)]
+    pub verify_every: Option<Duration>,
+    /// Sign a checkpoint of the log's head this often (e.g. 1h), even when nothing was
+    /// appended, and record it in the store; needs --signing-key.
+    #[arg(long, value_parser = parse_interval, requires = "signing_key")]
+    pub checkpoint_every: Option<Duration>,
+    /// The private key file periodic checkpoints are signed with.
+    #[arg(long, value_name = "FILE", requires = "checkpoint_every")]
+    pub signing_key: Option<PathBuf>,
+    /// Also write each periodic checkpoint to a new file in this directory (keep it where the
+    /// database's writers cannot reach it).
+    #[arg(long, value_name = "DIR", requires = "checkpoint_every")]
+    pub checkpoint_dir: Option<PathBuf>,
     /// Served behind a reverse proxy that terminates TLS: trust its X-Forwarded-Proto and
     /// X-Forwarded-Host (the viewer's session cookie is then Secure when it says https).
     #[arg(long)]
@@ -243,6 +276,75 @@ impl Role {
             Role::Member => "member",
         }
     }
+}
+
+#[derive(Args)]
+pub struct VerifyArgs {
+    /// A public key file (`audit keygen` writes NAME.pub); repeat for older keys.
+    #[arg(long = "public-key", value_name = "FILE")]
+    pub public_keys: Vec<PathBuf>,
+    /// A signed checkpoint file kept outside the store; repeat for several.
+    #[arg(long = "checkpoint", value_name = "FILE")]
+    pub checkpoints: Vec<PathBuf>,
+    /// A JSON-lines archive or export to check too, joined to the log; oldest first.
+    #[arg(long = "archive", value_name = "FILE")]
+    pub archives: Vec<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct CheckpointArgs {
+    /// The private key file (`audit keygen` writes NAME.key).
+    #[arg(long, value_name = "FILE")]
+    pub signing_key: PathBuf,
+    /// Where to write the signed checkpoint: a new file, a directory (a file named after the
+    /// position and time is made in it), or - for standard output (the default).
+    #[arg(long, value_name = "FILE|DIR|-")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct KeygenArgs {
+    /// The key's name, which is the log's name in its checkpoints, such as
+    /// audit.example.com/audit (default: HOSTNAME/audit).
+    #[arg(long, conflicts_with = "fingerprint")]
+    pub name: Option<String>,
+    /// Where to write: PREFIX.key (private, mode 0600) and PREFIX.pub (default
+    /// audit-checkpoint); with --fingerprint, the key file (default audit-fingerprint.key).
+    #[arg(long, value_name = "PREFIX|FILE")]
+    pub out: Option<PathBuf>,
+    /// Make a key for secret fingerprints (HMAC-SHA256) instead of a checkpoint key pair.
+    #[arg(long)]
+    pub fingerprint: bool,
+    /// The fingerprint key's id, part of every fingerprint it makes (change it when rotating).
+    #[arg(long, default_value = "k1", requires = "fingerprint")]
+    pub key_id: String,
+}
+
+#[derive(Args)]
+pub struct FingerprintArgs {
+    /// The fingerprint key file (current key first, then old keys).
+    #[arg(long, value_name = "FILE")]
+    pub key_file: PathBuf,
+    /// The resource type, e.g. workspace.
+    #[arg(long)]
+    pub resource: String,
+    /// The secret field's audit name, e.g. agent_token.
+    #[arg(long)]
+    pub field: String,
+    /// Read the value as JSON (for a secret that is not a string, e.g. 1234 or {"user": "x"}).
+    #[arg(long)]
+    pub json: bool,
+    /// Instead of printing fingerprints, check this one: exit 0 if the value matches it, 1
+    /// if not.
+    #[arg(long, value_name = "FINGERPRINT")]
+    pub check: Option<audit_core::fingerprint::Fingerprint>,
+    /// A value given on the command line, which is refused (without repeating it): it would
+    /// show in `ps` and in shell histories.
+    #[arg(hide = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    pub refused: Vec<std::ffi::OsString>,
 }
 
 fn cursor(s: &str) -> Result<Cursor, audit_core::store::StoreError> {

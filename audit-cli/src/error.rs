@@ -26,6 +26,9 @@ pub enum Failure {
     Runtime(BoxError),
     /// Standard output was closed (`audit query | head`): exit 1, quietly.
     ClosedOutput,
+    /// The command's answer is no (`audit fingerprint --check` of a value that does not
+    /// match), already said on standard output: exit 1, quietly.
+    Negative,
 }
 
 impl Failure {
@@ -47,6 +50,14 @@ impl Failure {
         }))
     }
 
+    /// Bad input, said as `context` (`error` becomes the cause): an unreadable input file.
+    pub fn usage_context(context: impl Into<String>, error: impl Into<BoxError>) -> Self {
+        Failure::Usage(Box::new(Context {
+            message: context.into(),
+            source: error.into(),
+        }))
+    }
+
     /// Shows the failure on stderr (nothing for a closed output).
     pub fn print(&self) {
         if let Failure::Usage(e) | Failure::Runtime(e) = self {
@@ -60,7 +71,7 @@ impl Failure {
         self.print();
         match self {
             Failure::Usage(_) => ExitCode::from(2),
-            Failure::Runtime(_) | Failure::ClosedOutput => ExitCode::FAILURE,
+            Failure::Runtime(_) | Failure::ClosedOutput | Failure::Negative => ExitCode::FAILURE,
         }
     }
 }

@@ -357,6 +357,7 @@ mod tests {
         (1..=n as u64)
             .map(|seq| StoredEvent {
                 seq,
+                hash: audit_core::chain::ChainHash::GENESIS,
                 event: AuditEvent::builder("delete").build(),
             })
             .collect()

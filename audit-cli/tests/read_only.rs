@@ -1,4 +1,4 @@
-//! Read commands (`query`, `stats`, `export`, `tail`) never create, migrate or otherwise
+//! Read commands (`query`, `stats`, `export`, `tail`, `verify`) never create, migrate or otherwise
 //! change what they read: on a file that is not an audit store, or one of another schema
 //! version, they fail clearly and leave it byte for byte as it was. A store in a directory
 //! the reader cannot write can be read, and a Postgres role with only `SELECT` can query.
@@ -15,6 +15,7 @@ const READ_COMMANDS: &[&[&str]] = &[
     &["stats"],
     &["export", "--format", "jsonl"],
     &["tail", "--max-events", "1", "--interval", "10ms"],
+    &["verify"],
 ];
 
 fn audit(store: &str, args: &[&str]) -> Output {
@@ -186,7 +187,7 @@ fn a_select_only_postgres_role_can_query() {
     // The CLI reads the `public` schema; this is the only test that uses it.
     let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
     let reset = "DROP TABLE IF EXISTS public.audit_logs, public.audit_recorded_actions, \
-                 public.audit_log_head, public.audit_migrations CASCADE";
+                 public.audit_log_head, public.audit_migrations, public.audit_checkpoints CASCADE";
     admin.batch_execute(reset).unwrap();
     let store = audit_core::store::open(&url).unwrap();
     let mut store: Box<dyn Store> = store;
@@ -216,6 +217,14 @@ fn a_select_only_postgres_role_can_query() {
         "{}",
         String::from_utf8_lossy(&stats.stderr)
     );
+    // Verifying reads only, in a read-only transaction.
+    let verify = audit(&reader, &["verify"]);
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    assert!(String::from_utf8_lossy(&verify.stdout).contains("events verified: 4 of 4"));
     // Writing is refused by the server, and the message says why.
     let purge = audit(&reader, &["purge", "--older-than", "1d"]);
     assert_eq!(purge.status.code(), Some(1));

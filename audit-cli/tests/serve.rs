@@ -42,10 +42,16 @@ struct Served {
 
 impl Served {
     fn start(f: &Fixture) -> Served {
+        Self::start_with(f, &[])
+    }
+
+    /// `audit serve` with more arguments.
+    fn start_with(f: &Fixture, more: &[&std::ffi::OsStr]) -> Served {
         let mut child = Command::new(env!("CARGO_BIN_EXE_audit"))
             .args(["--store", &f.url, "serve", "--tokens"])
             .arg(f.path("tokens.json"))
             .args(["--listen", "127.0.0.1:0"])
+            .args(more)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -259,6 +265,93 @@ fn serve_answers_with_tokens_and_stops_cleanly_on_sigterm() {
         .collect();
     assert!(who.contains(&("root".into(), 200)), "{who:?}");
     assert!(who.contains(&("mel".into(), 403)), "{who:?}");
+}
+
+#[test]
+fn serve_takes_periodic_checkpoints_even_of_a_quiet_log() {
+    let f = Fixture::new("serve-checkpoints", 3);
+    create_token(&f, "root", "owner", &[]);
+    let prefix = f.path("key");
+    let out = Command::new(env!("CARGO_BIN_EXE_audit"))
+        .args(["keygen", "--name", "serve.example/audit", "--out"])
+        .arg(&prefix)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let dir = f.path("checkpoints");
+    std::fs::create_dir(&dir).unwrap();
+    let key = f.path("key.key");
+    let served = Served::start_with(
+        &f,
+        &[
+            "--checkpoint-every".as_ref(),
+            "100ms".as_ref(),
+            "--signing-key".as_ref(),
+            key.as_os_str(),
+            "--checkpoint-dir".as_ref(),
+            dir.as_os_str(),
+        ],
+    );
+    // Several periods pass with nothing appended.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::fs::read_dir(&dir).unwrap().count() < 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no periodic checkpoints"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (ok, stderr) = served.terminate();
+    assert!(ok, "{stderr}");
+    assert!(!stderr.contains("failed"), "{stderr}");
+    let public = f.path("key.pub");
+    let out = f.run(&["verify", "--public-key", public.to_str().unwrap()]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("0 failed, 0 not checkable"), "{stdout}");
+    assert!(!stdout.contains("not checked"), "{stdout}");
+}
+
+#[test]
+fn serve_verifies_the_log_periodically_for_the_viewers_integrity_line() {
+    let f = Fixture::new("serve-verify", 3);
+    let owner = create_token(&f, "root", "owner", &[]);
+    let served = Served::start_with(&f, &["--verify-every".as_ref(), "100ms".as_ref()]);
+    let wait_for = |needle: &str| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let (status, page) = served.get("/audit", Some(&owner));
+            assert_eq!(status, 200, "{page}");
+            if page.contains(needle) {
+                return page;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {needle:?} in {page}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    wait_for("Integrity: verified up to #");
+    // An edit made directly in the database is found by the next verification.
+    let db = rusqlite::Connection::open(f.path("audit.db")).unwrap();
+    let id: Vec<u8> = db
+        .query_row("SELECT id FROM audit_logs WHERE seq = 2", [], |row| {
+            row.get(0)
+        })
+        .unwrap();
+    let id = uuid::Uuid::from_slice(&id).unwrap();
+    db.execute_batch("UPDATE audit_logs SET resource_target = 'tampered' WHERE seq = 2")
+        .unwrap();
+    let page = wait_for("Integrity: NOT intact");
+    assert!(page.contains(&format!("event {id} (#2)")), "{page}");
+    let (ok, stderr) = served.terminate();
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains("audit serve: the log is NOT intact (verified up to #"),
+        "{stderr}"
+    );
+    assert!(stderr.contains(&format!("event {id} (#2)")), "{stderr}");
 }
 
 #[test]

@@ -271,7 +271,7 @@ impl EventBuilder {
     /// new snapshot, or from the old one if there is no new one or the action is `delete`.
     /// With neither snapshot, only the type and icon are set.
     pub fn resource<T: Auditable>(mut self, old: Option<&T>, new: Option<&T>) -> Self {
-        self.set_resource(old, new, true);
+        self.set_resource(old, new, true, crate::diff::Fingerprinter::NONE);
         self
     }
 
@@ -286,6 +286,7 @@ impl EventBuilder {
         old: Option<&T>,
         new: Option<&T>,
         with_diff: bool,
+        fingerprinter: crate::diff::Fingerprinter<'_>,
     ) {
         let schema = T::schema();
         let e = &mut self.event;
@@ -301,7 +302,7 @@ impl EventBuilder {
             e.resource_target = s.resource_target();
         }
         e.diff = if with_diff {
-            crate::diff(old, new)
+            crate::diff::diff_with(old, new, fingerprinter)
         } else {
             Diff::default()
         };

@@ -37,10 +37,17 @@ pub mod action;
 pub mod auditor;
 pub mod backend;
 pub mod backends;
+#[cfg(any(feature = "chain", feature = "fingerprint"))]
+pub mod canonical;
+pub mod chain;
 pub mod diff;
 pub mod docs;
 pub mod event;
+#[cfg(feature = "fingerprint")]
+pub mod fingerprint;
 pub mod format;
+#[cfg(any(feature = "chain", feature = "fingerprint"))]
+pub mod key_file;
 pub mod query;
 mod registry;
 pub mod request;
@@ -53,6 +60,8 @@ pub use auditor::{
     Auditor, AuditorBuilder, AuditorStats, BackendStats, Overflow, RecordError, RetryPolicy,
 };
 pub use backend::{Backend, BackendError, EventFilter, Filtered};
+#[cfg(feature = "fingerprint")]
+pub use diff::diff_fingerprinted;
 pub use diff::{Change, Diff, diff};
 pub use event::{Actor, AuditEvent, EventBuilder, Fields};
 pub use registry::{resource, resources};
@@ -92,7 +101,7 @@ pub trait Auditable {
     /// Compares `old` and `new` field by field into `out`; generated. On create and delete
     /// both arguments are the one snapshot that exists, and `out` knows which side it is.
     #[doc(hidden)]
-    fn __audit_diff(old: &Self, new: &Self, out: &mut diff::DiffBuilder);
+    fn __audit_diff(old: &Self, new: &Self, out: &mut diff::DiffBuilder<'_>);
 }
 
 /// Items used by the code `#[derive(Auditable)]` generates, and nothing else. Not public API.

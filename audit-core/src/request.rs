@@ -222,7 +222,12 @@ impl<T: Auditable> RequestAudit<T> {
             .context(std::mem::take(&mut self.ctx))
             .status(status)
             .fields(std::mem::take(&mut self.fields));
-        builder.set_resource(self.old.as_ref(), self.new.as_ref(), status < 400);
+        builder.set_resource(
+            self.old.as_ref(),
+            self.new.as_ref(),
+            status < 400,
+            self.auditor.fingerprinter(),
+        );
         self.auditor.record(builder.build())
     }
 }

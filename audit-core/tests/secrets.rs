@@ -131,3 +131,148 @@ fn a_secret_value_reaches_no_output() {
         6
     );
 }
+
+/// With fingerprints on and a chained store: the value is in no output still (the store's
+/// file, its exports, a checkpoint, a verification report, the fingerprints themselves, error
+/// messages), while the fingerprints answer "was it set to X?".
+#[cfg(all(feature = "fingerprint", feature = "sqlite"))]
+#[test]
+fn with_fingerprints_and_a_chained_store_a_secret_value_reaches_no_output() {
+    use audit_core::backends::StoreBackend;
+    use audit_core::chain::SigningKey;
+    use audit_core::fingerprint::{FingerprintKey, Keyring};
+    use audit_core::query::Filter;
+    use audit_core::store::Store;
+    use audit_core::store::export::{Format, export};
+    use audit_core::store::sqlite::SqliteStore;
+    use audit_core::store::verify::{VerifyOptions, take_checkpoint, verify};
+    use audit_core::{Change, Diff};
+
+    let dir = std::env::temp_dir().join(format!("audit-secrets-chain-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("audit.db");
+    let json = SharedBuffer::new();
+    let key_bytes = [0x5a; 32];
+    let auditor = Auditor::builder()
+        .backend(StoreBackend::new(SqliteStore::open(&path).unwrap()))
+        .backend(JsonLinesBackend::new(json.clone()))
+        .fingerprint_key("k1", &key_bytes)
+        .build()
+        .unwrap();
+    let ctx = RequestContext::new(Actor::new("u-1", "alice", "alice@example.com"));
+    let mut write = auditor.request::<ApiKey>(&ctx, action::WRITE);
+    write.set_old(key("a")).set_new(key("b")).set_status(200);
+    write.commit().unwrap();
+    let mut create = auditor.request::<ApiKey>(&ctx, action::CREATE);
+    create.set_new(key("c")).set_status(201);
+    create.commit().unwrap();
+    auditor.shutdown();
+
+    let mut store = SqliteStore::open(&path).unwrap();
+    let events = store.newer(&Filter::default(), Some(0), 10).unwrap();
+    assert_eq!(events.len(), 2);
+    // The fingerprints are those of the values, under the key, domain-separated by field.
+    let keyring = Keyring::new(FingerprintKey::new("k1", &key_bytes).unwrap());
+    let Some(Change::FingerprintedSecret { old, new }) = events[0].diff.get("hashed_secret") else {
+        panic!("no fingerprints: {:?}", events[0].diff)
+    };
+    let (old, new) = (old.clone().unwrap(), new.clone().unwrap());
+    for (fingerprint, value) in [(&old, format!("{MARKER}-a")), (&new, format!("{MARKER}-b"))] {
+        let fingerprint = fingerprint.parse().unwrap();
+        assert!(
+            keyring
+                .matches(&fingerprint, "api_key", "hashed_secret", &value)
+                .unwrap()
+        );
+        assert!(
+            !keyring
+                .matches(&fingerprint, "api_key", "scopes", &value)
+                .unwrap()
+        );
+    }
+    assert!(matches!(
+        events[1].diff.get("scopes"),
+        Some(Change::FingerprintedSecret {
+            old: None,
+            new: Some(_)
+        })
+    ));
+
+    let signing = SigningKey::generate("secrets.example/audit").unwrap();
+    let (_, checkpoint) = take_checkpoint(&mut store, &signing, chrono::Utc::now()).unwrap();
+    let report = verify(&mut store, &VerifyOptions::default()).unwrap();
+    assert!(report.is_intact(), "{report}");
+    let mut exported = Vec::new();
+    for format in [Format::JsonLines, Format::Csv] {
+        export(
+            &mut store,
+            &Filter::default(),
+            format,
+            &mut exported,
+            &mut |_| {},
+        )
+        .unwrap();
+    }
+    drop(store);
+
+    // A value that fails to serialize, with the value in its error message, is recorded
+    // without fingerprints and without the message.
+    struct Leaky;
+    impl PartialEq for Leaky {
+        fn eq(&self, _: &Self) -> bool {
+            false
+        }
+    }
+    impl serde::Serialize for Leaky {
+        fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+            Err(serde::ser::Error::custom(format!(
+                "cannot serialize {MARKER}"
+            )))
+        }
+    }
+    #[derive(Auditable)]
+    #[audit(resource = "leaky")]
+    struct Holder {
+        #[audit(secret)]
+        value: Leaky,
+    }
+    let diff: Diff = audit_core::diff_fingerprinted(
+        Some(&Holder { value: Leaky }),
+        Some(&Holder { value: Leaky }),
+        &FingerprintKey::new("k1", &key_bytes).unwrap(),
+    );
+    assert_eq!(diff.get("value"), Some(&Change::Secret));
+    let error = FingerprintKey::new("k1", &key_bytes)
+        .unwrap()
+        .fingerprint("leaky", "value", &Leaky)
+        .unwrap_err()
+        .to_string();
+
+    let outputs = [
+        (
+            "the store's file",
+            String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned(),
+        ),
+        ("json lines", json.contents()),
+        ("exports", String::from_utf8(exported).unwrap()),
+        ("checkpoint", checkpoint),
+        (
+            "report",
+            format!("{report} {}", serde_json::to_string(&report).unwrap()),
+        ),
+        ("diff", serde_json::to_string(&diff).unwrap()),
+        ("fingerprint error", error),
+        ("fingerprints", format!("{old} {new}")),
+        ("debug", format!("{auditor:?} {keyring:?} {signing:?}")),
+    ];
+    for (name, output) in &outputs {
+        assert!(!output.is_empty(), "{name} is empty");
+        assert!(
+            !output.contains(MARKER),
+            "the secret leaked into {name}: {output}"
+        );
+    }
+    assert!(outputs[1].1.contains("hmac-sha256:k1:"));
+    std::fs::remove_dir_all(&dir).ok();
+}

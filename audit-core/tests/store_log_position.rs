@@ -1,7 +1,8 @@
 //! Followers miss nothing: two processes and two connections in this one append interleaved
 //! batches whose times are out of order across writers, while followers poll
 //! `Store::newer` by log position. Every event is seen exactly once, in a log without gaps,
-//! on SQLite (a file) and on Postgres.
+//! on SQLite (a file) and on Postgres; and the hash chain the writers built together verifies
+//! (no fork: each append chained to the head the one before it left).
 //!
 //! The writer processes are this test binary run again, selected by `--exact
 //! writer_process` and given their role in the environment.
@@ -196,6 +197,11 @@ fn follow(target: Target) {
         );
         assert_eq!(writes_seen.into_iter().collect::<HashSet<_>>(), want_writes);
     });
+    // The hash chain holds across every writer: no fork, no gap.
+    let report = audit_core::store::verify::verify(&mut *reader, &Default::default()).unwrap();
+    assert!(report.is_intact(), "{report}");
+    assert_eq!(report.events_verified, total);
+    assert_eq!(report.head, reader.chain().unwrap().head);
 }
 
 #[test]

@@ -75,7 +75,7 @@ fn a_version_2_store_migrates_with_its_events_positions_and_keys() {
     }
 
     let mut store = SqliteStore::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 3);
+    assert_eq!(store.schema_version().unwrap(), 4);
     assert_eq!(
         store.head().unwrap(),
         LogSpan {

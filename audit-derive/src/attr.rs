@@ -198,6 +198,8 @@ pub struct FieldAttrs {
     pub id: Option<Span>,
     pub target: Option<Span>,
     pub flatten: Option<Span>,
+    /// `no_fingerprint`: a secret whose values are never fingerprinted (a PIN).
+    pub no_fingerprint: Option<Span>,
     pub serde_rename: Option<String>,
     /// An `#[audit(…)]` of this field had an error: further complaints about the field (such
     /// as "not classified" after a misspelt class) would only repeat it.
@@ -225,6 +227,7 @@ impl FieldAttrs {
         let mut id = BoolAttr::none(cx, ID);
         let mut target = BoolAttr::none(cx, TARGET);
         let mut flatten = BoolAttr::none(cx, FLATTEN);
+        let mut no_fingerprint = BoolAttr::none(cx, NO_FINGERPRINT);
         let mut serde_rename = None;
         for attr in attrs {
             if *attr.path() == AUDIT {
@@ -238,6 +241,8 @@ impl FieldAttrs {
                         target.parse_flag(&meta, word)?;
                     } else if *word == FLATTEN {
                         flatten.parse_flag(&meta, word)?;
+                    } else if *word == NO_FINGERPRINT {
+                        no_fingerprint.parse_flag(&meta, word)?;
                     } else if *word == REASON {
                         reason.parse_string(&meta, word)?;
                     } else if *word == RENAME {
@@ -259,6 +264,7 @@ impl FieldAttrs {
             id: id.get(),
             target: target.get(),
             flatten: flatten.get(),
+            no_fingerprint: no_fingerprint.get(),
             serde_rename,
             had_error: cx.error_count() > errors_before,
         }

@@ -132,7 +132,7 @@ fn expand(cont: &Container<'_>) -> TokenStream {
                 #resource_id
                 #resource_target
                 #[inline]
-                fn __audit_diff(old: &Self, new: &Self, out: &mut #p::DiffBuilder) {
+                fn __audit_diff(old: &Self, new: &Self, out: &mut #p::DiffBuilder<'_>) {
                     #(#diff_calls)*
                 }
             }
@@ -157,7 +157,10 @@ fn bounds<'a>(
                 .then(|| quote_spanned!(span=> + ::core::fmt::Display));
             let bound = match f.attrs.class.as_ref()?.value {
                 Class::Track => quote_spanned!(span=> ::core::cmp::PartialEq + #p::Serialize),
-                Class::Secret => quote_spanned!(span=> ::core::cmp::PartialEq),
+                Class::Secret if f.attrs.no_fingerprint.is_some() => {
+                    quote_spanned!(span=> ::core::cmp::PartialEq)
+                }
+                Class::Secret => quote_spanned!(span=> ::core::cmp::PartialEq + #p::Serialize),
                 Class::Ignore if display.is_some() => quote_spanned!(span=> ::core::marker::Sized),
                 Class::Ignore => return None,
             };
@@ -317,6 +320,9 @@ fn diff_call(field: &Field<'_>, p: &Ident) -> TokenStream {
         Some(Class::Track) => {
             quote_spanned!(span=> out.tracked(#name, &old.#member, &new.#member);)
         }
+        Some(Class::Secret) if field.attrs.no_fingerprint.is_some() => {
+            quote_spanned!(span=> out.secret_unfingerprinted(#name, &old.#member, &new.#member);)
+        }
         Some(Class::Secret) => {
             quote_spanned!(span=> out.secret(#name, &old.#member, &new.#member);)
         }
@@ -333,7 +339,7 @@ fn stub_impl(input: &DeriveInput, krate: TokenStream) -> TokenStream {
         #[automatically_derived]
         impl #impl_generics #krate::Auditable for #ident #ty_generics #where_clause {
             const __SCHEMA: &'static #krate::ResourceSchema = #krate::__private::NO_SCHEMA;
-            fn __audit_diff(_: &Self, _: &Self, _: &mut #krate::__private::DiffBuilder) {
+            fn __audit_diff(_: &Self, _: &Self, _: &mut #krate::__private::DiffBuilder<'_>) {
                 ::core::unreachable!("`#[derive(Auditable)]` failed to compile")
             }
         }

@@ -27,7 +27,8 @@ use proc_macro::TokenStream;
 /// |---|---|---|
 /// | `#[audit(track)]` | changes are recorded with old and new values | `PartialEq + Serialize` |
 /// | `#[audit(ignore)]` | changes are never recorded | nothing |
-/// | `#[audit(secret)]` | changes are recorded as "changed", never with a value | `PartialEq` |
+/// | `#[audit(secret)]` | changes are recorded as "changed", never with a value; with an auditor's fingerprint key, with keyed fingerprints of the values | `PartialEq + Serialize` |
+/// | `#[audit(secret, no_fingerprint)]` | a secret never fingerprinted (a PIN: a fingerprint of a guessable value gives it away) | `PartialEq` |
 /// | `#[audit(flatten)]` | inline the fields of an embedded `Auditable` struct | `Auditable` |
 ///
 /// In the same list a field may also take `reason = "…"` (why it is ignored or secret; a

@@ -22,6 +22,7 @@ pub const RENAME: Symbol = Symbol("rename");
 pub const ID: Symbol = Symbol("id");
 pub const TARGET: Symbol = Symbol("target");
 pub const FLATTEN: Symbol = Symbol("flatten");
+pub const NO_FINGERPRINT: Symbol = Symbol("no_fingerprint");
 
 // Container words.
 pub const RESOURCE: Symbol = Symbol("resource");
@@ -36,7 +37,17 @@ pub const RENAME_ALL: Symbol = Symbol("rename_all");
 pub const SERIALIZE: Symbol = Symbol("serialize");
 
 /// The words `#[audit(…)]` accepts on a field, in the order error messages list them.
-pub const FIELD_WORDS: &[Symbol] = &[TRACK, IGNORE, SECRET, REASON, RENAME, ID, TARGET, FLATTEN];
+pub const FIELD_WORDS: &[Symbol] = &[
+    TRACK,
+    IGNORE,
+    SECRET,
+    REASON,
+    RENAME,
+    ID,
+    TARGET,
+    FLATTEN,
+    NO_FINGERPRINT,
+];
 /// The words `#[audit(…)]` accepts on the struct, in the order error messages list them.
 pub const CONTAINER_WORDS: &[Symbol] = &[RESOURCE, ACTIONS, ICON, EMBEDDED, CRATE];
 

@@ -114,6 +114,9 @@ fn check_field(cx: &Ctxt, cont: &Container<'_>, field: &Field<'_>) {
         if let Some(rename) = &attrs.rename {
             cx.error_spanned_by(rename, "`rename` cannot be combined with `flatten`: a flattened field has no name of its own");
         }
+        if let Some(span) = attrs.no_fingerprint {
+            cx.error_at(span, format_args!("`{NO_FINGERPRINT}` cannot be combined with `{FLATTEN}`: put it on a secret field of the flattened struct"));
+        }
         if field.mentions_generic_param(cont.generics) {
             cx.error_spanned_by(
                 field.ty,
@@ -144,6 +147,17 @@ fn check_field(cx: &Ctxt, cont: &Container<'_>, field: &Field<'_>) {
         } else if reason.value().trim().is_empty() {
             cx.error_spanned_by(reason, "`reason` is empty: say why, or remove it");
         }
+    }
+    if let Some(span) = attrs.no_fingerprint
+        && class.value != Class::Secret
+    {
+        cx.error_at(
+            span,
+            format_args!(
+                "`{NO_FINGERPRINT}` applies to secret fields only, and this field is `{}`: remove it",
+                class.value.word()
+            ),
+        );
     }
     if class.value == Class::Secret {
         for (word, span) in [(ID, attrs.id), (TARGET, attrs.target)] {

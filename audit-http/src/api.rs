@@ -12,6 +12,7 @@ use axum::extract::ConnectInfo;
 use axum::http::request::Parts;
 use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore, watch};
 
+use audit_core::chain::VerifierKey;
 use audit_core::query::{AdditionalKey, Filter, Vocabulary};
 use audit_core::store::Count;
 use audit_core::{AuditEvent, Auditor};
@@ -20,6 +21,7 @@ use crate::auth::{Authorizer, Principal, Rejection, Scope};
 use crate::error::ApiError;
 use crate::log::{Log, Readers};
 use crate::routes::COUNT_CAP;
+use crate::verify::Verification;
 use crate::viewer::Viewer;
 use crate::watcher::{self, Tip, WatchOptions};
 
@@ -73,6 +75,12 @@ struct Inner {
     streams: Arc<Semaphore>,
     keep_alive: Duration,
     counts: CappedCounts,
+    /// The public keys the store's checkpoints are checked with.
+    checkpoint_keys: Vec<VerifierKey>,
+    /// One verification of the log at a time.
+    verifying: tokio::sync::Mutex<()>,
+    /// The outcome of the latest verification.
+    last_verification: Mutex<Option<Verification>>,
     viewer: Viewer,
 }
 
@@ -108,6 +116,7 @@ pub struct AuditApiBuilder {
     deadline: Duration,
     max_streams: usize,
     keep_alive: Duration,
+    checkpoint_keys: Vec<VerifierKey>,
     viewer: Viewer,
 }
 
@@ -208,6 +217,14 @@ impl AuditApiBuilder {
 
     /// The API.
     ///
+    /// The public keys the checkpoints the store keeps are checked with, when the log is
+    /// verified (`GET /api/v2/audit/verify`). Without them, those checkpoints are listed as
+    /// not checked.
+    pub fn checkpoint_keys(mut self, keys: Vec<VerifierKey>) -> Self {
+        self.checkpoint_keys = keys;
+        self
+    }
+
     /// # Errors
     /// No authorizer or no auditor.
     pub fn build(self) -> Result<AuditApi, BuildError> {
@@ -243,6 +260,9 @@ impl AuditApiBuilder {
                 streams: Arc::new(Semaphore::new(self.max_streams)),
                 keep_alive: self.keep_alive,
                 counts: CappedCounts::default(),
+                checkpoint_keys: self.checkpoint_keys,
+                verifying: tokio::sync::Mutex::new(()),
+                last_verification: Mutex::new(None),
                 viewer: self.viewer,
             }),
         })
@@ -276,8 +296,53 @@ impl AuditApi {
             deadline: DEFAULT_DEADLINE,
             max_streams: DEFAULT_MAX_STREAMS,
             keep_alive: DEFAULT_KEEP_ALIVE,
+            checkpoint_keys: Vec::new(),
             viewer: Viewer::default(),
         }
+    }
+
+    /// The outcome of the latest verification of the log (`GET /api/v2/audit/verify`), if
+    /// one ran: what the viewer's "integrity: verified up to #N at T" line shows.
+    pub fn last_verification(&self) -> Option<Verification> {
+        self.inner
+            .last_verification
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Verifies the log now, on the server's behalf (one verification at a time), and keeps
+    /// the outcome for the viewer's integrity line. `audit serve --verify-every` calls it; it
+    /// is not recorded as a read of the log, since it shows no one any event. An owner's
+    /// `GET /api/v2/audit/verify` does the same and is recorded.
+    pub async fn verify(&self) -> Result<Verification, ApiError> {
+        let (report, at) = self.verify_log().await?;
+        Ok(Verification::of(&report, at))
+    }
+
+    /// Verifies the log (one verification at a time) and keeps the outcome.
+    pub(crate) async fn verify_log(
+        &self,
+    ) -> Result<
+        (
+            audit_core::chain::VerifyReport,
+            chrono::DateTime<chrono::Utc>,
+        ),
+        ApiError,
+    > {
+        let _one_at_a_time = self.inner.verifying.lock().await;
+        let options = audit_core::store::verify::VerifyOptions {
+            keys: self.inner.checkpoint_keys.clone(),
+            ..Default::default()
+        };
+        let report = self.log().verify(options).await?;
+        let at = chrono::Utc::now();
+        *self
+            .inner
+            .last_verification
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(Verification::of(&report, at));
+        Ok((report, at))
     }
 
     /// Ends every open stream (SSE streams end, WebSockets close with 1001 "going away") and
@@ -507,5 +572,5 @@ pub(crate) struct Access<'a> {
 /// `vocabulary` plus the resource type of reads of the log itself, so that
 /// `resource_type:audit_log action:export` finds who exported it.
 fn with_audit_log(vocabulary: Vocabulary) -> Vocabulary {
-    vocabulary.resource(AUDIT_LOG_RESOURCE, &[READ, EXPORT])
+    vocabulary.resource(AUDIT_LOG_RESOURCE, &[READ, EXPORT, crate::verify::VERIFY])
 }

@@ -8,6 +8,7 @@
 //! | `GET /api/v2/audit/export?q=&format=csv\|jsonl` | everything `q` selects, as an attachment, streamed |
 //! | `GET /api/v2/audit/stream?q=&after=` | Server-Sent Events, in commit order, resumable with `Last-Event-ID` |
 //! | `GET /api/v2/audit/watch?q=&after=` | the same over a WebSocket |
+//! | `GET /api/v2/audit/verify` | owners only: is the log intact? the hash chain recomputed, with the stored checkpoints |
 //! | `GET /healthz` | 200 once the store answers |
 //! | `GET /audit?q=` | the web viewer: the log as a page ([`Viewer`]; sign-in, live rows, completion under `/audit/…`) |
 //!
@@ -48,6 +49,7 @@ mod params;
 mod routes;
 mod stream;
 pub mod tokens;
+mod verify;
 mod viewer;
 mod watcher;
 mod wire;
@@ -65,6 +67,7 @@ pub use routes::{
 };
 pub use stream::CLOSE_RESET;
 pub use tokens::TokenAuthorizer;
+pub use verify::{VERIFY, VERIFY_PATH, Verification};
 pub use viewer::{
     CONTENT_SECURITY_POLICY, LIVE_PATH, SIGN_IN_PATH, SIGN_OUT_PATH, SUGGEST_PATH, SignIn,
     Transport, VIEWER_PATH, Viewer,

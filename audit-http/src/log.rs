@@ -246,6 +246,23 @@ impl Log {
         self.newer(&Filter::default(), Some(after), limit).await
     }
 
+    /// Verifies the log's hash chain (on the blocking pool, holding one connection, with no
+    /// deadline: the whole log is read).
+    pub(crate) async fn verify(
+        &self,
+        options: audit_core::store::verify::VerifyOptions,
+    ) -> Result<audit_core::chain::VerifyReport, LogError> {
+        use audit_core::store::verify::{VerifyError, verify};
+        self.blocking(None, move |s| {
+            verify(s, &options).map_err(|e| match e {
+                VerifyError::Store(e) => e,
+                // Only archives and checkpoint signing fail otherwise: neither happens here.
+                other => StoreError::InvalidRequest(other.to_string()),
+            })
+        })
+        .await
+    }
+
     /// The retained span of log positions.
     pub(crate) async fn head(&self) -> Result<LogSpan, LogError> {
         self.with_store(|s| s.head()).await

@@ -1,8 +1,9 @@
 //! The router: `GET /healthz` and the audit API, behind one guard (bounded query strings
 //! and bodies, `nosniff`, no caching of audit data), and `GET /api/v2/audit`.
 //!
-//! The router composes sub-routers: [`api`] (`/api/v2/audit…`) and the web viewer
-//! (`/audit…`, [`crate::viewer`]), sharing the same state, guard and authorizer.
+//! The router composes sub-routers: [`api`] (`/api/v2/audit…`, including the verification
+//! of [`crate::verify`]) and the web viewer (`/audit…`, [`crate::viewer`]), sharing the same
+//! state, guard and authorizer.
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -60,6 +61,7 @@ fn api() -> Router<AuditApi> {
         .route(EXPORT_PATH, get(crate::export::export))
         .route(STREAM_PATH, get(crate::stream::sse))
         .route(WATCH_PATH, get(crate::stream::websocket))
+        .route(crate::verify::VERIFY_PATH, get(crate::verify::verify))
 }
 
 /// Refuses over-long query strings (414) and marks every answer `nosniff` and, unless the

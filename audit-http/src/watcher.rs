@@ -241,6 +241,7 @@ mod tests {
     fn stored(seq: u64) -> StoredEvent {
         StoredEvent {
             seq,
+            hash: audit_core::chain::ChainHash::GENESIS,
             event: AuditEvent::builder("write").build(),
         }
     }

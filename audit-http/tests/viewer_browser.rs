@@ -237,6 +237,8 @@ async fn screenshots() {
                 .unwrap(),
         )
         .await;
+    // The owner's integrity line shows a verification (as with audit serve --verify-every).
+    assert!(server.api.verify().await.unwrap().intact);
     let Some(mut browser) = Browser::start(Options::default()).await else {
         return;
     };

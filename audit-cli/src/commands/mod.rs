@@ -1,7 +1,10 @@
 //! One function per subcommand, and what they share: the open store, the filter parser and
 //! the files the store keeps.
 
+mod checkpoint;
 mod export;
+mod fingerprint;
+mod keygen;
 mod purge;
 mod query;
 #[cfg(feature = "serve")]
@@ -10,6 +13,7 @@ mod stats;
 mod tail;
 #[cfg(feature = "serve")]
 mod token;
+mod verify;
 
 use audit_core::query::{AdditionalKey, BUILD_REASON, Filter, UserMatch};
 use audit_core::store::{Store, StoreUrl};
@@ -43,13 +47,16 @@ impl Context {
     }
 }
 
-/// Opens the store and runs the subcommand. Only a purge writes (and may migrate an older
-/// store); every other command opens the store read-only and never changes it.
+/// Opens the store and runs the subcommand. Only a purge and a checkpoint write (and may
+/// migrate an older store); every other command opens the store read-only and never changes
+/// it. `keygen`, `fingerprint` and `token` need no store.
 pub fn run(cli: Cli) -> Result<(), Failure> {
-    // Tokens live in their own file: no store is opened for them.
-    #[cfg(feature = "serve")]
+    // Keys and tokens live in their own files: no store is opened for them.
     let cli = match cli.command {
+        #[cfg(feature = "serve")]
         Command::Token(command) => return token::run(command),
+        Command::Keygen(args) => return keygen::run(args),
+        Command::Fingerprint(args) => return fingerprint::run(args),
         command => Cli { command, ..cli },
     };
     let url: StoreUrl = cli.store.parse()?;
@@ -72,7 +79,11 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         let keys = std::iter::once(BUILD_REASON).chain(cli.keys).collect();
         return serve::run(&url, keys, args);
     }
-    let writes = matches!(&cli.command, Command::Purge(args) if !args.dry_run);
+    let writes = match &cli.command {
+        Command::Purge(args) => !args.dry_run,
+        Command::Checkpoint(_) => true,
+        _ => false,
+    };
     let store = if writes {
         url.open()?
     } else {
@@ -90,6 +101,9 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Purge(args) => purge::run(&mut cx, args),
         Command::Stats(args) => stats::run(&mut cx, args),
         Command::Tail(args) => tail::run(&mut cx, args),
+        Command::Verify(args) => verify::run(&mut cx, args),
+        Command::Checkpoint(args) => checkpoint::run(&mut cx, args),
+        Command::Keygen(_) | Command::Fingerprint(_) => unreachable!("run without a store, above"),
         #[cfg(feature = "serve")]
         Command::Serve(_) | Command::Token(_) => unreachable!("run without a store, above"),
     }

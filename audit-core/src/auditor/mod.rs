@@ -161,6 +161,8 @@ pub struct AuditorBuilder {
     overflow: Overflow,
     linger: Duration,
     retry: RetryPolicy,
+    #[cfg(feature = "fingerprint")]
+    fingerprint_key: Option<Result<crate::fingerprint::FingerprintKey, String>>,
 }
 
 impl fmt::Debug for AuditorBuilder {
@@ -175,11 +177,45 @@ impl fmt::Debug for AuditorBuilder {
             .field("overflow", &self.overflow)
             .field("linger", &self.linger)
             .field("retry", &self.retry)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
 impl AuditorBuilder {
+    /// Fingerprints the values of secret fields that change (except those marked
+    /// `#[audit(secret, no_fingerprint)]`) with HMAC-SHA256 under this key, so that events
+    /// carry `{"secret": true, "fingerprint": {"old": "hmac-sha256:<key_id>:…", "new": …}}`
+    /// (feature `fingerprint`; see [`crate::fingerprint`] for the format and the risks). The
+    /// key is never stored or logged; keep it out of the database. Without a key, secret
+    /// changes are `{"secret": true}` only. A key id that is not 1 to 32 letters, digits,
+    /// `_`, `-` or `.`, or a key shorter than 32 bytes, makes [`build`](Self::build) fail.
+    ///
+    /// ```
+    /// use audit_core::{Auditable, Auditor, action};
+    /// use audit_core::backends::MemoryBackend;
+    ///
+    /// #[derive(Auditable)]
+    /// struct ApiKey { #[audit(track, id)] id: u64, #[audit(secret)] hashed_secret: String }
+    ///
+    /// let memory = MemoryBackend::new();
+    /// let auditor = Auditor::builder()
+    ///     .backend(memory.clone())
+    ///     .fingerprint_key("k1", &[42; 32])
+    ///     .build()?;
+    /// let key = ApiKey { id: 1, hashed_secret: "s3cr3t".into() };
+    /// auditor.background(action::CREATE, audit_core::Actor::system("setup"), None, Some(&key), 201, [("x", 1)])?;
+    /// auditor.flush();
+    /// let diff = serde_json::to_value(&memory.events()[0].diff)?;
+    /// assert!(diff["hashed_secret"]["fingerprint"]["new"].as_str().unwrap().starts_with("hmac-sha256:k1:"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "fingerprint")]
+    pub fn fingerprint_key(mut self, key_id: &str, key: &[u8]) -> Self {
+        self.fingerprint_key =
+            Some(crate::fingerprint::FingerprintKey::new(key_id, key).map_err(|e| e.to_string()));
+        self
+    }
+
     /// Adds a backend. It gets its own queue and worker thread, and takes the events its
     /// [filter](crate::Backend::with_filter) accepts (all, without one).
     pub fn backend(mut self, backend: impl Backend) -> Self {
@@ -236,6 +272,11 @@ impl AuditorBuilder {
     /// # Errors
     /// If the operating system cannot start a thread; workers already started are stopped.
     pub fn build(self) -> std::io::Result<Auditor> {
+        #[cfg(feature = "fingerprint")]
+        let fingerprint_key = self
+            .fingerprint_key
+            .transpose()
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         let mut lanes = Vec::with_capacity(self.backends.len());
         let mut workers = Vec::with_capacity(self.backends.len());
         let mut failed = None;
@@ -275,6 +316,8 @@ impl AuditorBuilder {
                 rejected: AtomicU64::new(0),
                 workers: Mutex::new(workers),
                 abandoned: AtomicBool::new(false),
+                #[cfg(feature = "fingerprint")]
+                fingerprint_key,
             }),
         };
         match failed {
@@ -318,6 +361,9 @@ struct Inner {
     workers: Mutex<Vec<JoinHandle<()>>>,
     /// A `shutdown_timeout` gave up on some worker.
     abandoned: AtomicBool,
+    /// What secret values are fingerprinted with.
+    #[cfg(feature = "fingerprint")]
+    fingerprint_key: Option<crate::fingerprint::FingerprintKey>,
 }
 
 impl Drop for Inner {
@@ -338,7 +384,18 @@ impl Auditor {
             overflow: Overflow::Block,
             linger: Duration::from_millis(1),
             retry: RetryPolicy::default(),
+            #[cfg(feature = "fingerprint")]
+            fingerprint_key: None,
         }
+    }
+
+    /// What this auditor fingerprints secret values with, for the diffs it computes.
+    pub(crate) fn fingerprinter(&self) -> crate::diff::Fingerprinter<'_> {
+        #[cfg(feature = "fingerprint")]
+        if let Some(key) = &self.inner.fingerprint_key {
+            return crate::diff::Fingerprinter::with(key);
+        }
+        crate::diff::Fingerprinter::NONE
     }
 
     /// Records an event (after [`AuditEvent::normalize`]): queues it for every backend whose
@@ -427,7 +484,7 @@ impl Auditor {
             .actor(actor)
             .status(status_code)
             .fields(additional_fields);
-        builder.set_resource(old, new, status_code < 400);
+        builder.set_resource(old, new, status_code < 400, self.fingerprinter());
         self.record(builder.build())
     }
 

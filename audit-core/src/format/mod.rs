@@ -46,8 +46,9 @@ pub fn json_line(event: &AuditEvent) -> String {
     serde_json::to_string(event).unwrap_or_else(|_| UNSERIALIZABLE.to_owned())
 }
 
-/// Appends the event as one line of JSON and a `\n` to `out`.
-pub fn write_json_line(event: &AuditEvent, out: &mut Vec<u8>) {
+/// Appends the event (an [`AuditEvent`], or a [`StoredEvent`](crate::store::StoredEvent)
+/// with its position and chain hash) as one line of JSON and a `\n` to `out`.
+pub fn write_json_line<E: serde::Serialize + ?Sized>(event: &E, out: &mut Vec<u8>) {
     let start = out.len();
     if serde_json::to_writer(&mut *out, event).is_err() {
         out.truncate(start);
@@ -78,6 +79,9 @@ pub fn diff_summary(diff: &Diff) -> String {
         .map(|(name, change)| match change {
             Change::Tracked { old, new } => format!("{name}: {} → {}", value(old), value(new)),
             Change::Secret => format!("{name}: changed (secret)"),
+            Change::FingerprintedSecret { .. } => {
+                format!("{name}: changed (secret, fingerprinted)")
+            }
             Change::Unserializable { error } => {
                 format!("{name}: changed (unserializable: {error})")
             }

@@ -32,7 +32,7 @@ pub(super) fn quoted(s: &str) -> String {
 }
 
 /// `s` escaped and cut to [`MAX_ECHO`] characters, without quotes: for an error's `field`.
-pub(super) fn bare(s: &str) -> String {
+pub(crate) fn bare(s: &str) -> String {
     let (head, cut) = head(s);
     let mut out = String::with_capacity(head.len());
     escape_into(head, &mut out);

@@ -67,7 +67,7 @@
 //! ```
 
 mod additional_key;
-mod echo;
+pub(crate) mod echo;
 mod error;
 mod filter;
 mod key;

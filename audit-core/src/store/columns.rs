@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::StoreError;
 use super::log::{Entry, Head};
+use crate::chain::ChainHash;
 
 /// Declares the stored columns once: their names in order ([`COLUMNS`]) and their positions
 /// ([`Col`]), which inserts, selects and row readers all use.
@@ -34,6 +35,7 @@ macro_rules! columns {
 
 columns!(
     seq,
+    hash,
     id,
     time,
     actor_id,
@@ -64,6 +66,7 @@ impl Col {
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Field<'a> {
     Seq(i64),
+    Hash(&'a [u8; 32]),
     Id(Uuid),
     Time(DateTime<Utc>),
     Text(&'a str),
@@ -81,6 +84,7 @@ impl<'a> Field<'a> {
         let e: &'a crate::AuditEvent = &entry.event;
         match col {
             Col::seq => Field::Seq(seq_param(entry.seq)),
+            Col::hash => Field::Hash(entry.hash.as_bytes()),
             Col::id => Field::Id(e.id),
             Col::time => Field::Time(e.time),
             Col::actor_id => Field::Text(&e.actor.id),
@@ -120,10 +124,33 @@ pub(crate) fn seq_value(seq: i64) -> Result<u64, StoreError> {
     u64::try_from(seq).map_err(|_| StoreError::Corrupt(format!("log position {seq}")))
 }
 
-/// The head row's two numbers as a [`Head`].
-pub(crate) fn head(seq: i64, purged_through: i64) -> Result<Head, StoreError> {
+/// A stored chain hash; one that is not 32 bytes is corruption.
+pub(crate) fn hash_value(bytes: &[u8]) -> Result<ChainHash, StoreError> {
+    <[u8; 32]>::try_from(bytes)
+        .map(ChainHash::from_bytes)
+        .map_err(|_| {
+            StoreError::Corrupt(format!(
+                "a chain hash of {} bytes (a chain hash has 32)",
+                bytes.len()
+            ))
+        })
+}
+
+/// The head row's columns (`seq, hash, purged_through, purged_hash`, the order of
+/// [`HEAD_COLUMNS`]) as a [`Head`].
+pub(crate) fn head(
+    seq: i64,
+    hash: &[u8],
+    purged_through: i64,
+    purged_hash: &[u8],
+) -> Result<Head, StoreError> {
     Ok(Head {
         seq: seq_value(seq)?,
+        hash: hash_value(hash)?,
         purged_through: seq_value(purged_through)?,
+        purged_hash: hash_value(purged_hash)?,
     })
 }
+
+/// The head row's columns, in the order [`head`] takes them.
+pub(crate) const HEAD_COLUMNS: &str = "seq, hash, purged_through, purged_hash";

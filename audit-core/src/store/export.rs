@@ -3,8 +3,7 @@
 
 use std::io::Write;
 
-use super::{PageRequest, Store, StoreError};
-use crate::AuditEvent;
+use super::{PageRequest, Store, StoreError, StoredEvent};
 use crate::format::{CsvWriter, write_json_line};
 use crate::query::Filter;
 
@@ -116,8 +115,10 @@ impl<W: Write> EventWriter<W> {
         }
     }
 
-    /// Writes one event.
-    pub fn write(&mut self, event: &AuditEvent) -> std::io::Result<()> {
+    /// Writes one event: a JSON line carries its log position (`seq`) and chain hash
+    /// (`hash`), so an exported or archived stretch of the log can be verified
+    /// (`audit verify --archive`); a CSV row carries the event's columns.
+    pub fn write(&mut self, event: &StoredEvent) -> std::io::Result<()> {
         match &mut self.inner {
             Inner::Csv(csv) => csv.write(event),
             Inner::JsonLines { out, line } => {
@@ -212,15 +213,27 @@ mod tests {
     }
 
     #[test]
-    fn json_lines_are_the_canonical_line_and_csv_the_csv_row() {
-        let event = AuditEvent::builder("login").resource_target("-1").build();
+    fn json_lines_are_the_canonical_line_with_position_and_hash_and_csv_the_csv_row() {
+        let event = StoredEvent {
+            seq: 42,
+            hash: crate::chain::ChainHash::from_bytes([0xab; 32]),
+            event: crate::AuditEvent::builder("login")
+                .resource_target("-1")
+                .build(),
+        };
         let mut json = EventWriter::new(Vec::new(), Format::JsonLines);
         json.write(&event).unwrap();
-        let json = json.finish().unwrap();
+        let json = String::from_utf8(json.finish().unwrap()).unwrap();
+        let line = crate::format::json_line(&event);
         assert_eq!(
             json,
-            format!("{}\n", crate::format::json_line(&event)).into_bytes()
+            format!(
+                "{{\"seq\":42,\"hash\":\"{}\",{}\n",
+                "ab".repeat(32),
+                &line[1..]
+            )
         );
+        assert_eq!(serde_json::from_str::<StoredEvent>(&json).unwrap(), event);
 
         let mut csv = EventWriter::new(Vec::new(), Format::Csv).with_bom(true);
         csv.write(&event).unwrap();

@@ -8,6 +8,10 @@
 //!   that serialises appenders, so positions become visible in order and a follower
 //!   ([`Store::newer`]) that goes on from the last position it saw misses nothing. Live
 //!   streams and the hash chain use it too;
+//! * every stored event is chained: its [`StoredEvent::hash`] is `SHA-256(previous hash ‖
+//!   canonical bytes)`, computed in the same transaction under the same lock, the head row
+//!   keeps the newest hash and a purge the hash of the last event it removed (see
+//!   [`crate::chain`]; [`verify`] checks a store, and takes signed checkpoints of it);
 //! * appends are idempotent: a retried batch that had committed is not stored twice and
 //!   consumes no positions. An event is identified by its time and id, as page cursors
 //!   identify it (an id stored with another time is another event);
@@ -24,11 +28,12 @@
 //! * counts are capped ([`Count::AtLeast`]), so a page never waits for a full count;
 //! * [`export`] streams any number of events in constant memory;
 //! * [`Store::purge`] deletes a prefix of the log in small batches, optionally archiving
-//!   first, so the retained log is always the contiguous span [`Store::head`] reports.
+//!   first, so the retained log is always the contiguous span [`Store::head`] reports;
+//! * [`Store::scan_chain`] reads the whole log in one snapshot for verification.
 //!
 //! Writers create and migrate; readers never write. [`StoreUrl::open`] (the store backend,
 //! `audit purge`) creates a missing store and applies pending migrations;
-//! [`StoreUrl::open_read_only`] (`audit query`, `export`, `stats`, `tail`) opens without
+//! [`StoreUrl::open_read_only`] (`audit query`, `export`, `stats`, `tail`, `verify`) opens without
 //! changing anything and fails clearly on something that is not an audit store.
 
 use chrono::{DateTime, Utc};
@@ -37,6 +42,7 @@ use crate::AuditEvent;
 use crate::query::Filter;
 
 mod batch;
+pub mod chain;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod columns;
 mod error;
@@ -48,19 +54,23 @@ mod page;
 mod purge;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 mod storable;
 mod url;
+#[cfg(feature = "chain")]
+pub mod verify;
 
 #[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
+pub use chain::{ChainRow, StoredCheckpoint};
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use columns::COLUMNS;
 pub use error::StoreError;
 pub use handle::{StoreGuard, StoreHandle};
-pub use log::{LogSpan, StoredEvent};
+pub use log::{ChainSpan, LogSpan, StoredEvent};
 pub use page::{Count, Cursor, MAX_PAGE_SIZE, Page, PageRequest};
 pub use url::StoreUrl;
 
@@ -152,6 +162,34 @@ pub trait Store: Send {
     /// Every `(resource_type, action)` pair ever stored, sorted: what a tool without the
     /// application's types (the `audit` CLI) validates filters against.
     fn recorded_actions(&mut self) -> Result<Vec<(String, String)>, StoreError>;
+
+    /// Where the hash chain stands: the purge anchor and the head, as the head row records
+    /// them.
+    fn chain(&mut self) -> Result<ChainSpan, StoreError> {
+        Err(chain::unsupported())
+    }
+
+    /// Reads the log from position `from` on, in log order and in one consistent snapshot,
+    /// for verification: hands each row to `visit` with the chain span of that snapshot, as
+    /// an event or, when it cannot be read as one, as what could be read of it, and returns
+    /// the span. Memory stays constant whatever the size of the log. Never writes.
+    fn scan_chain(
+        &mut self,
+        _from: u64,
+        _visit: &mut dyn FnMut(&ChainSpan, ChainRow),
+    ) -> Result<ChainSpan, StoreError> {
+        Err(chain::unsupported())
+    }
+
+    /// Records a signed checkpoint (`audit checkpoint` does, besides writing it out).
+    fn add_checkpoint(&mut self, _checkpoint: &StoredCheckpoint) -> Result<(), StoreError> {
+        Err(chain::unsupported())
+    }
+
+    /// The checkpoints recorded, oldest first.
+    fn checkpoints(&mut self) -> Result<Vec<StoredCheckpoint>, StoreError> {
+        Err(chain::unsupported())
+    }
 }
 
 /// The filter vocabulary of a store: the resource types and actions it has recorded, plus

@@ -55,6 +55,16 @@ pub(crate) trait PurgeSteps {
     }
 }
 
+/// The error of a purge that finds no event at the position it would purge through: the
+/// log has a hole there, and the anchor of the chain (that event's hash) cannot be recorded.
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+pub(crate) fn missing_anchor(seq: u64) -> StoreError {
+    StoreError::Corrupt(format!(
+        "no event at position {seq}, which the purge would end at: rows are missing from the \
+         log (run `audit verify`); nothing was purged"
+    ))
+}
+
 /// [`Store::purge`](super::Store::purge) on a store's steps.
 pub(crate) fn purge(
     store: &mut dyn PurgeSteps,

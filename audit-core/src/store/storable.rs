@@ -100,6 +100,9 @@ fn diff_has_nul(diff: &Diff) -> bool {
             || match change {
                 Change::Tracked { old, new } => [old, new].into_iter().flatten().any(value_has_nul),
                 Change::Secret => false,
+                Change::FingerprintedSecret { old, new } => {
+                    [old, new].into_iter().flatten().any(|f| f.contains('\0'))
+                }
                 Change::Unserializable { error } => error.contains('\0'),
             }
     })

@@ -14,7 +14,7 @@ use serde_json::Value;
 /// The longest value shown in full; longer ones are cut (the export has them whole).
 pub(crate) const MAX_VALUE_CHARS: usize = 2_000;
 
-/// Hex digits of a fingerprint shown in the table (the whole one is in its tooltip).
+/// Characters of a fingerprint's digest shown in the table (the whole one is in its tooltip).
 const FINGERPRINT_DIGITS: usize = 12;
 
 /// One changed field.
@@ -47,7 +47,7 @@ pub(crate) enum ChangeKind {
 /// A secret value's keyed fingerprint: a short form to compare at a glance, and the whole.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Fingerprint {
-    /// `k1:3f9a0c1b2d4e` — the key id and the first hex digits.
+    /// `k1:P9oMGy1OqX3c` — the key id and the first characters of the digest.
     pub short: String,
     /// The fingerprint as recorded.
     pub full: String,
@@ -90,7 +90,8 @@ fn kind(change: &Value) -> ChangeKind {
     }
 }
 
-/// A fingerprint such as `hmac-sha256:k1:<64 hex digits>`, shortened to `k1:<12 digits>`.
+/// A fingerprint such as `hmac-sha256:k1:<43 base64url characters>` (see
+/// `audit_core::fingerprint`), shortened to `k1:<12 characters>`.
 /// Anything else is shown cut to the same length.
 fn fingerprint_of(full: &str) -> Fingerprint {
     let mut parts = full.rsplitn(3, ':');

@@ -262,7 +262,11 @@ mod tests {
     use audit_core::{Actor, AuditEvent};
 
     fn stored(event: AuditEvent) -> StoredEvent {
-        StoredEvent { seq: 9, event }
+        StoredEvent {
+            seq: 9,
+            hash: audit_core::chain::ChainHash::GENESIS,
+            event,
+        }
     }
 
     #[test]

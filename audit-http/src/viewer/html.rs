@@ -10,6 +10,7 @@ use super::entry::EntryView;
 use super::quick::QuickView;
 use super::{SIGN_IN_PATH, SIGN_OUT_PATH, VIEWER_PATH, assets};
 use crate::error::log_error;
+use crate::verify::Verification;
 
 /// What every page has: its files, and who is signed in.
 pub(crate) struct Chrome {
@@ -87,6 +88,48 @@ pub(crate) struct ListPage {
     pub live: Option<String>,
     /// The keys of the filter language, for the help line.
     pub keys: Vec<String>,
+    /// What the latest verification of the log found; owners only.
+    pub integrity: Option<Integrity>,
+}
+
+/// The integrity line of an owner's page: "Integrity: verified up to #N at T".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Integrity {
+    /// `ok` (intact), `bad` (a problem was found) or `unknown` (not verified yet): its style.
+    pub state: &'static str,
+    pub text: String,
+}
+
+impl Integrity {
+    /// The line for the latest verification, if any ran since the server started.
+    pub(crate) fn of(verification: Option<&Verification>) -> Integrity {
+        let Some(v) = verification else {
+            return Integrity {
+                state: "unknown",
+                text: "Integrity: not verified since the server started (an owner can run GET \
+                       /api/v2/audit/verify, or audit verify)."
+                    .to_owned(),
+            };
+        };
+        let at = v.verified_at.format("%Y-%m-%d %H:%M:%S UTC");
+        if v.intact {
+            let text = if v.head.seq == 0 {
+                format!("Integrity: verified at {at} (the log was empty).")
+            } else {
+                format!("Integrity: verified up to #{} at {at}.", v.head.seq)
+            };
+            return Integrity { state: "ok", text };
+        }
+        let problem = v.first_problem.as_deref().unwrap_or("a problem was found");
+        Integrity {
+            state: "bad",
+            text: format!(
+                "Integrity: NOT intact (verified at {at}, up to #{}): {problem}. Run audit verify \
+                 for the whole report.",
+                v.head.seq
+            ),
+        }
+    }
 }
 
 impl ListPage {

@@ -16,6 +16,11 @@
 //! time zone, and live updates. Every answer carries a strict Content-Security-Policy (no
 //! inline script or style, no framing).
 //!
+//! Owners also see an integrity line over the list: what the latest verification of the log
+//! ([`AuditApi::verify`](crate::AuditApi::verify), an owner's `GET /api/v2/audit/verify`, or
+//! `audit serve --verify-every`) found — "Integrity: verified up to #N at T", the first bad
+//! event, or "not verified since the server started".
+//!
 //! Who may read is decided by the application's [`Authorizer`](crate::Authorizer) on every
 //! request, exactly as for the API. [`SignIn`] says what a signed-out visitor sees: the token
 //! form of `audit serve`, or a pointer to the application's own sign-in.

@@ -19,12 +19,13 @@ use audit_core::query::Filter;
 use audit_core::store::{Count, Cursor, Page, PageRequest, StoredEvent};
 
 use super::entry::{self, EntryView};
-use super::html::{self, Badge, Chrome, DayGroup, ListPage, Problem};
+use super::html::{self, Badge, Chrome, DayGroup, Integrity, ListPage, Problem};
 use super::links::{self, Links};
 use super::quick::{self, QuickForm, QuickView};
 use super::session;
 use super::{LIVE_PATH, SignIn, VIEWER_PATH};
 use crate::api::{Access, AuditApi, READ, Reader};
+use crate::auth::OWNER;
 use crate::error::ApiError;
 use crate::params::Params;
 use crate::routes::raw_q;
@@ -254,6 +255,10 @@ async fn show(api: &AuditApi, parts: &Parts, reader: &Reader) -> Result<Response
             .filter(|_| live_allowed)
             .map(|head| live_url(shown, head)),
         keys: vocabulary.keys().map(str::to_owned).collect(),
+        integrity: reader
+            .principal
+            .has_role(OWNER)
+            .then(|| Integrity::of(api.last_verification().as_ref())),
         q: query.typed,
         shown: query.shown.clone(),
         problems: query.problems,

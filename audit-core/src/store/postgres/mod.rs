@@ -29,14 +29,15 @@ use uuid::Uuid;
 
 use self::connection::{Connection, RECONNECT_DELAYS};
 use self::schema::Month;
-use super::columns::{self, COLUMN_LIST};
+use super::columns::{self, COLUMN_LIST, HEAD_COLUMNS};
 use super::log::{self, Head};
 use super::sql::{self, Dialect, IndexedKey, Param, SqlRead};
 use super::{
-    ArchiveFn, Count, Cursor, LogSpan, Page, PageRequest, PurgeOptions, PurgeReport, StorageStats,
-    Store, StoreError, StoredEvent, recorded_pairs,
+    ArchiveFn, ChainRow, ChainSpan, Count, Cursor, LogSpan, Page, PageRequest, PurgeOptions,
+    PurgeReport, StorageStats, Store, StoreError, StoredCheckpoint, StoredEvent, recorded_pairs,
 };
 use crate::AuditEvent;
+use crate::chain::ChainHead;
 use crate::query::Filter;
 
 /// How the table is laid out. Chosen when the table is first created; an existing table
@@ -172,11 +173,11 @@ impl PostgresStore {
     }
 
     fn head_row(&mut self) -> Result<Head, StoreError> {
-        let statement = self
-            .conn
-            .prepare("SELECT seq, purged_through FROM audit_log_head WHERE id = 1")?;
+        let statement = self.conn.prepare(&format!(
+            "SELECT {HEAD_COLUMNS} FROM audit_log_head WHERE id = 1"
+        ))?;
         let row = self.conn.client().query_one(&statement, &[])?;
-        columns::head(row.get(0), row.get(1))
+        head_of(&row)
     }
 
     /// Creates the month partitions `events` need (idempotent, safe with concurrent writers).
@@ -216,9 +217,9 @@ impl PostgresStore {
         if self.partitioned {
             self.ensure_partitions(events)?;
         }
-        let lock = self
-            .conn
-            .prepare("SELECT seq, purged_through FROM audit_log_head WHERE id = 1 FOR UPDATE")?;
+        let lock = self.conn.prepare(&format!(
+            "SELECT {HEAD_COLUMNS} FROM audit_log_head WHERE id = 1 FOR UPDATE"
+        ))?;
         let stored = self.conn.prepare(
             "SELECT time, id FROM audit_logs \
              WHERE (time, id) IN (SELECT * FROM unnest($1::timestamptz[], $2::uuid[]))",
@@ -231,12 +232,11 @@ impl PostgresStore {
             "WITH recorded AS (
                  INSERT INTO audit_recorded_actions (resource_type, action)
                  SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING),
-             head AS (UPDATE audit_log_head SET seq = $3 WHERE id = 1)
+             head AS (UPDATE audit_log_head SET seq = $3, hash = $6 WHERE id = 1)
              SELECT pg_notify($4, $5)",
         )?;
         let mut tx = self.conn.client().transaction()?;
-        let row = tx.query_one(&lock, &[])?;
-        let head = columns::head(row.get(0), row.get(1))?;
+        let head = head_of(&tx.query_one(&lock, &[])?)?;
         let times: Vec<_> = events.iter().map(|e| e.time).collect();
         let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
         let already: HashSet<log::EventKey> = tx
@@ -248,7 +248,7 @@ impl PostgresStore {
         if fresh.is_empty() {
             return Ok(());
         }
-        let (entries, new_head) = log::number(head, fresh);
+        let (entries, new_head) = log::number(head, fresh)?;
         let mut writer = BinaryCopyInWriter::new(tx.copy_in(&copy)?, &row::column_types());
         for entry in &entries {
             row::copy(&mut writer, entry)?;
@@ -267,6 +267,7 @@ impl PostgresStore {
                 &head_seq,
                 &NOTIFY_CHANNEL,
                 &new_head.seq.to_string(),
+                &new_head.hash.as_bytes().as_slice(),
             ],
         )?;
         tx.commit()?;
@@ -337,6 +338,11 @@ impl PostgresStore {
             .filter_map(|r| schema::parse_partition_name(r.get::<_, &str>(0)))
             .collect())
     }
+}
+
+/// The head row, selected as [`HEAD_COLUMNS`].
+fn head_of(row: &postgres::Row) -> Result<Head, StoreError> {
+    columns::head(row.get(0), row.get(1), row.get(2), row.get(3))
 }
 
 /// `check_violation`: also what Postgres says when no partition takes a row.
@@ -443,6 +449,97 @@ impl Store for PostgresStore {
 
     fn stats(&mut self) -> Result<StorageStats, StoreError> {
         self.retrying(|s| s.storage_stats())
+    }
+
+    fn chain(&mut self) -> Result<ChainSpan, StoreError> {
+        self.retrying(|s| s.head_row()).map(|h| h.chain())
+    }
+
+    fn scan_chain(
+        &mut self,
+        from: u64,
+        visit: &mut dyn FnMut(&ChainSpan, ChainRow),
+    ) -> Result<ChainSpan, StoreError> {
+        // Not retried: rows already handed over cannot be taken back.
+        self.scan(from, visit).map_err(|e| {
+            let location = self.conn.location().to_owned();
+            e.context(format!("{location}: cannot read the chain"))
+        })
+    }
+
+    fn add_checkpoint(&mut self, checkpoint: &StoredCheckpoint) -> Result<(), StoreError> {
+        self.writable()?;
+        let (seq, hash) = (
+            columns::seq_param(checkpoint.head.seq),
+            checkpoint.head.hash.as_bytes().as_slice(),
+        );
+        self.retrying(|s| {
+            s.conn.client().execute(
+                "INSERT INTO audit_checkpoints (seq, hash, time, note) VALUES ($1, $2, $3, $4)",
+                &[&seq, &hash, &checkpoint.time, &checkpoint.note],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn checkpoints(&mut self) -> Result<Vec<StoredCheckpoint>, StoreError> {
+        self.retrying(|s| {
+            let rows = s.conn.client().query(
+                "SELECT seq, hash, time, note FROM audit_checkpoints ORDER BY id",
+                &[],
+            )?;
+            rows.iter()
+                .map(|r| {
+                    Ok(StoredCheckpoint {
+                        head: ChainHead {
+                            seq: columns::seq_value(r.get(0))?,
+                            hash: columns::hash_value(r.get(1))?,
+                        },
+                        time: r.get(2),
+                        note: r.get(3),
+                    })
+                })
+                .collect()
+        })
+    }
+}
+
+impl PostgresStore {
+    /// The chain span and every row from `from` on, in one `REPEATABLE READ READ ONLY`
+    /// transaction (a snapshot), streamed through a portal a thousand rows at a time.
+    fn scan(
+        &mut self,
+        from: u64,
+        visit: &mut dyn FnMut(&ChainSpan, ChainRow),
+    ) -> Result<ChainSpan, StoreError> {
+        let select = self.conn.prepare(&format!(
+            "SELECT {} FROM audit_logs WHERE seq >= $1 ORDER BY seq",
+            *COLUMN_LIST
+        ))?;
+        let head = self.conn.prepare(&format!(
+            "SELECT {HEAD_COLUMNS} FROM audit_log_head WHERE id = 1"
+        ))?;
+        let mut tx = self
+            .conn
+            .client()
+            .build_transaction()
+            .isolation_level(postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()?;
+        let span = head_of(&tx.query_one(&head, &[])?)?.chain();
+        let from = columns::seq_param(from);
+        let portal = tx.bind(&select, &[&from])?;
+        loop {
+            let rows = tx.query_portal(&portal, 1000)?;
+            if rows.is_empty() {
+                break;
+            }
+            for row in &rows {
+                visit(&span, row::read_chain_row(row));
+            }
+        }
+        tx.commit()?;
+        Ok(span)
     }
 }
 

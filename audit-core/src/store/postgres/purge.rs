@@ -5,9 +5,10 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{PostgresStore, schema};
-use crate::store::columns::{self, COLUMN_LIST};
+use super::{PostgresStore, head_of, schema};
+use crate::store::columns::{self, COLUMN_LIST, HEAD_COLUMNS};
 use crate::store::log::Head;
+use crate::store::purge::missing_anchor;
 use crate::store::purge::{PurgeSteps, Stretch};
 use crate::store::{StoreError, StoredEvent};
 
@@ -15,13 +16,15 @@ impl PurgeSteps for PostgresStore {
     fn purge_target(&mut self, cutoff: DateTime<Utc>) -> Result<(Head, u64), StoreError> {
         self.retrying(|s| {
             let row = s.conn.client().query_one(
-                "SELECT seq, purged_through, \
-                        (SELECT seq FROM audit_logs WHERE time >= $1 ORDER BY seq LIMIT 1) \
-                 FROM audit_log_head WHERE id = 1",
+                &format!(
+                    "SELECT {HEAD_COLUMNS}, \
+                            (SELECT seq FROM audit_logs WHERE time >= $1 ORDER BY seq LIMIT 1) \
+                     FROM audit_log_head WHERE id = 1"
+                ),
                 &[&cutoff],
             )?;
-            let head = columns::head(row.get(0), row.get(1))?;
-            let target = match row.get::<_, Option<i64>>(2) {
+            let head = head_of(&row)?;
+            let target = match row.get::<_, Option<i64>>(4) {
                 Some(first_kept) => columns::seq_value(first_kept)?.saturating_sub(1),
                 None => head.seq,
             };
@@ -52,14 +55,20 @@ impl PurgeSteps for PostgresStore {
         let (from, through) = (columns::seq_param(from), columns::seq_param(through));
         self.retrying(|s| {
             let mut tx = s.conn.client().transaction()?;
+            // The anchor: the hash of the last event purged, which the first one kept links to.
+            let anchor: Vec<u8> = tx
+                .query_opt("SELECT hash FROM audit_logs WHERE seq = $1", &[&through])?
+                .ok_or_else(|| missing_anchor(through as u64))?
+                .get(0);
             let deleted = tx.execute(
                 "DELETE FROM audit_logs WHERE seq > $1 AND seq <= $2",
                 &[&from, &through],
             )?;
             // The head row is locked only from here to the commit: appenders wait briefly.
             let moved = tx.execute(
-                "UPDATE audit_log_head SET purged_through = $1 WHERE id = 1 AND purged_through = $2",
-                &[&through, &from],
+                "UPDATE audit_log_head SET purged_through = $1, purged_hash = $3 \
+                 WHERE id = 1 AND purged_through = $2",
+                &[&through, &from, &anchor],
             )?;
             if moved == 0 {
                 return Ok(None);
@@ -124,6 +133,15 @@ impl PurgeSteps for PostgresStore {
             if moved == 0 {
                 return Ok(false);
             }
+            // The anchor: the hash of the partition's last event.
+            let anchor: Vec<u8> = tx
+                .query_opt("SELECT hash FROM audit_logs WHERE seq = $1", &[&last])?
+                .ok_or_else(|| missing_anchor(last as u64))?
+                .get(0);
+            tx.execute(
+                "UPDATE audit_log_head SET purged_hash = $1 WHERE id = 1",
+                &[&anchor],
+            )?;
             tx.batch_execute(&format!("DROP TABLE {}", stretch.name))?;
             tx.commit()?;
             Ok(true)

@@ -7,6 +7,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use super::Partitioning;
 use super::connection::Connection;
 use crate::store::StoreError;
+use crate::store::columns::{self, COLUMN_LIST};
 use crate::store::sql::{Dialect, IndexedKey};
 
 /// Migration 1; `{partition}` is empty or `PARTITION BY RANGE (time)`. (Stores created
@@ -62,8 +63,27 @@ const LOG_POSITION: &str = "ALTER TABLE audit_logs ADD COLUMN seq bigint;
     );
     INSERT INTO audit_log_head (id, seq) SELECT 1, COUNT(*) FROM audit_logs;";
 
+/// Migration 3: the hash chain. Each event's chain hash, the head's and the last purged
+/// event's (both 32 zero bytes until set), and the checkpoints `audit checkpoint` takes. The
+/// hashes of existing events are computed in Rust before the column becomes `NOT NULL` (see
+/// [`chain_existing`]).
+const HASH_CHAIN: &str = "ALTER TABLE audit_logs ADD COLUMN hash bytea;
+    ALTER TABLE audit_log_head
+        ADD COLUMN hash bytea NOT NULL DEFAULT decode(repeat('00', 32), 'hex'),
+        ADD COLUMN purged_hash bytea NOT NULL DEFAULT decode(repeat('00', 32), 'hex');
+    CREATE TABLE audit_checkpoints (
+        id bigserial PRIMARY KEY,
+        seq bigint NOT NULL,
+        hash bytea NOT NULL,
+        time timestamptz NOT NULL,
+        note text NOT NULL
+    );";
+
 /// The schema version this build writes and reads.
-pub(super) const VERSION: usize = 2;
+pub(super) const VERSION: usize = 3;
+
+/// The migration that adds the hash chain, after which existing events are chained.
+const CHAIN_MIGRATION: usize = 3;
 
 /// Any number, as long as every replica uses the same one.
 const MIGRATION_LOCK: i64 = 7_301_001;
@@ -94,6 +114,7 @@ pub(super) fn migrate(
     let migrations = [
         CREATE_TABLE.replace("{partition}", partition),
         LOG_POSITION.into(),
+        HASH_CHAIN.into(),
     ];
     debug_assert_eq!(migrations.len(), VERSION);
     let mut tx = client.transaction()?;
@@ -123,6 +144,9 @@ pub(super) fn migrate(
     }
     for (i, sql) in migrations.iter().enumerate().skip(current) {
         tx.batch_execute(sql)?;
+        if i + 1 == CHAIN_MIGRATION {
+            chain_existing(&mut tx)?;
+        }
         tx.execute(
             "INSERT INTO audit_migrations (version) VALUES ($1)",
             &[&((i + 1) as i32)],
@@ -137,6 +161,52 @@ pub(super) fn migrate(
         }
     }
     tx.commit()?;
+    Ok(())
+}
+
+/// Chains the events a store held before it had a hash chain, in log order, from the
+/// purge anchor (whose hash is unknown for a store purged before: 32 zero bytes), records the
+/// head's hash, and makes the column `NOT NULL`. The chain vouches for these events from the
+/// migration on.
+fn chain_existing(tx: &mut postgres::Transaction<'_>) -> Result<(), StoreError> {
+    const BATCH: i64 = 1000;
+    let mut hasher = crate::chain::ChainHasher::new();
+    let row = tx.query_one(
+        "SELECT purged_through, purged_hash FROM audit_log_head WHERE id = 1",
+        &[],
+    )?;
+    let mut last_seq: i64 = row.get(0);
+    let mut prev = columns::hash_value(row.get(1))?;
+    let select = tx.prepare(&format!(
+        "SELECT {} FROM audit_logs WHERE seq > $1 ORDER BY seq LIMIT {BATCH}",
+        *COLUMN_LIST
+    ))?;
+    let update = tx.prepare(
+        "UPDATE audit_logs AS a SET hash = v.hash \
+         FROM unnest($1::bigint[], $2::bytea[]) AS v(seq, hash) WHERE a.seq = v.seq",
+    )?;
+    loop {
+        let rows = tx.query(&select, &[&last_seq])?;
+        if rows.is_empty() {
+            break;
+        }
+        let mut seqs = Vec::with_capacity(rows.len());
+        let mut hashes = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let (seq, event) =
+                super::row::read_event(row).map_err(crate::store::chain::unchainable)?;
+            prev = hasher.hash(&prev, seq, &event);
+            last_seq = columns::seq_param(seq);
+            seqs.push(last_seq);
+            hashes.push(prev.as_bytes().to_vec());
+        }
+        tx.execute(&update, &[&seqs, &hashes])?;
+    }
+    tx.execute(
+        "UPDATE audit_log_head SET hash = $1 WHERE id = 1",
+        &[&prev.as_bytes().as_slice()],
+    )?;
+    tx.batch_execute("ALTER TABLE audit_logs ALTER COLUMN hash SET NOT NULL")?;
     Ok(())
 }
 

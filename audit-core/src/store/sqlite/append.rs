@@ -1,6 +1,7 @@
 //! One append, in one `BEGIN IMMEDIATE` transaction: each event of the batch is inserted at
-//! the next free log position unless it is stored already, then the time spans of the buckets
-//! it touched, the recorded vocabularies and the head row are brought up to date.
+//! the next free log position, with its chain hash, unless it is stored already, then the time
+//! spans of the buckets it touched, the recorded vocabularies and the head row (position and
+//! hash) are brought up to date.
 //!
 //! An event is identified by its time and id, as in every store (and in page cursors). The
 //! insert itself finds out whether it is stored (`ON CONFLICT (time, id) DO NOTHING` on the
@@ -18,7 +19,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 use super::layout::{BUCKETS_TABLE, bucket_of};
 use super::row;
 use crate::AuditEvent;
-use crate::store::columns::{self, COLUMN_LIST, COLUMNS};
+use crate::store::columns::{self, COLUMN_LIST, COLUMNS, HEAD_COLUMNS};
 use crate::store::log::{self, Entry, Head, Numbering};
 use crate::store::{StoreError, recorded_pairs};
 
@@ -57,7 +58,7 @@ pub(super) fn append_once(
     {
         let mut insert = tx.prepare_cached(&insert_sql())?;
         for event in log::distinct(events) {
-            let entry = numbering.entry(event);
+            let entry = numbering.entry(event)?;
             if row::insert(&mut insert, &entry)? {
                 numbering.take(&entry);
                 inserted.push(entry);
@@ -69,9 +70,13 @@ pub(super) fn append_once(
     }
     record_bucket_spans(&tx, &inserted)?;
     let (actions, actors) = record_vocabulary(&tx, recorded, &inserted)?;
+    let head = numbering.head();
     tx.execute(
-        "UPDATE audit_log_head SET seq = ?1 WHERE id = 1",
-        [columns::seq_param(numbering.head().seq)],
+        "UPDATE audit_log_head SET seq = ?1, hash = ?2 WHERE id = 1",
+        rusqlite::params![
+            columns::seq_param(head.seq),
+            head.hash.as_bytes().as_slice()
+        ],
     )?;
     tx.commit()?;
     recorded.remember(actions, actors);
@@ -80,12 +85,12 @@ pub(super) fn append_once(
 
 /// The head row, read under the write lock.
 pub(super) fn head_row(conn: &Connection) -> Result<Head, StoreError> {
-    let (seq, purged_through): (i64, i64) = conn.query_row(
-        "SELECT seq, purged_through FROM audit_log_head WHERE id = 1",
+    let (seq, hash, purged_through, purged_hash): (i64, Vec<u8>, i64, Vec<u8>) = conn.query_row(
+        &format!("SELECT {HEAD_COLUMNS} FROM audit_log_head WHERE id = 1"),
         [],
-        |r| Ok((r.get(0)?, r.get(1)?)),
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
     )?;
-    columns::head(seq, purged_through)
+    columns::head(seq, &hash, purged_through, &purged_hash)
 }
 
 /// `INSERT INTO audit_logs (…) VALUES (?1, …)`, skipping a stored event.

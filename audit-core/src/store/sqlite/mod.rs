@@ -29,10 +29,11 @@ use super::log::Head;
 use super::purge::{self, PurgeSteps};
 use super::sql::{self, Dialect, IndexedKey, Param, Scan, SqlRead};
 use super::{
-    ArchiveFn, Count, Cursor, LogSpan, Page, PageRequest, PurgeOptions, PurgeReport, StorageStats,
-    Store, StoreError, StoredEvent,
+    ArchiveFn, ChainRow, ChainSpan, Count, Cursor, LogSpan, Page, PageRequest, PurgeOptions,
+    PurgeReport, StorageStats, Store, StoreError, StoredCheckpoint, StoredEvent,
 };
 use crate::AuditEvent;
+use crate::chain::ChainHead;
 use crate::query::Filter;
 
 /// Options of a writer's open.
@@ -180,14 +181,17 @@ impl SqliteStore {
 
 impl PurgeSteps for SqliteStore {
     fn purge_target(&mut self, cutoff: DateTime<Utc>) -> Result<(Head, u64), StoreError> {
-        let (seq, purged_through, first_kept): (i64, i64, Option<i64>) = self.conn.query_row(
-            "SELECT seq, purged_through, \
-                    (SELECT seq FROM audit_logs WHERE time >= ?1 ORDER BY seq LIMIT 1) \
-             FROM audit_log_head WHERE id = 1",
-            [cutoff.timestamp_micros()],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )?;
-        let head = columns::head(seq, purged_through)?;
+        // One read transaction: the head and the first event kept from one snapshot.
+        let tx = self.conn.transaction()?;
+        let head = append::head_row(&tx)?;
+        let first_kept: Option<i64> = tx
+            .query_row(
+                "SELECT seq FROM audit_logs WHERE time >= ?1 ORDER BY seq LIMIT 1",
+                [cutoff.timestamp_micros()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        tx.commit()?;
         let target = match first_kept {
             Some(first) => columns::seq_value(first)?.saturating_sub(1),
             None => head.seq,
@@ -218,6 +222,15 @@ impl PurgeSteps for SqliteStore {
         if append::head_row(&tx)?.purged_through != from {
             return Ok(None);
         }
+        // The anchor: the hash of the last event purged, which the first one kept links to.
+        let anchor: Option<Vec<u8>> = tx
+            .query_row(
+                "SELECT hash FROM audit_logs WHERE seq = ?1",
+                [columns::seq_param(through)],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let anchor = anchor.ok_or_else(|| purge::missing_anchor(through))?;
         let deleted = tx.execute(
             "DELETE FROM audit_logs WHERE seq <= ?1",
             [columns::seq_param(through)],
@@ -229,8 +242,8 @@ impl PurgeSteps for SqliteStore {
             [layout::bucket_of(through.saturating_add(1))],
         )?;
         tx.execute(
-            "UPDATE audit_log_head SET purged_through = ?1 WHERE id = 1",
-            [columns::seq_param(through)],
+            "UPDATE audit_log_head SET purged_through = ?1, purged_hash = ?2 WHERE id = 1",
+            rusqlite::params![columns::seq_param(through), anchor],
         )?;
         tx.commit()?;
         Ok(Some(deleted as u64))
@@ -359,6 +372,93 @@ impl Store for SqliteStore {
 
     fn stats(&mut self) -> Result<StorageStats, StoreError> {
         self.storage_stats().map_err(|e| e.context(&self.location))
+    }
+
+    fn chain(&mut self) -> Result<ChainSpan, StoreError> {
+        append::head_row(&self.conn)
+            .map(|h| h.chain())
+            .map_err(|e| e.context(&self.location))
+    }
+
+    fn scan_chain(
+        &mut self,
+        from: u64,
+        visit: &mut dyn FnMut(&ChainSpan, ChainRow),
+    ) -> Result<ChainSpan, StoreError> {
+        let location = self.location.clone();
+        self.scan(from, visit)
+            .map_err(|e| e.context(format!("{location}: cannot read the chain")))
+    }
+
+    fn add_checkpoint(&mut self, checkpoint: &StoredCheckpoint) -> Result<(), StoreError> {
+        self.writable()?;
+        self.conn
+            .execute(
+                "INSERT INTO audit_checkpoints (seq, hash, time, note) VALUES (?1, ?2, ?3, ?4)",
+                rusqlite::params![
+                    columns::seq_param(checkpoint.head.seq),
+                    checkpoint.head.hash.as_bytes().as_slice(),
+                    checkpoint.time.timestamp_micros(),
+                    checkpoint.note
+                ],
+            )
+            .map_err(|e| {
+                StoreError::from(e)
+                    .context(format!("{}: cannot record the checkpoint", self.location))
+            })?;
+        Ok(())
+    }
+
+    fn checkpoints(&mut self) -> Result<Vec<StoredCheckpoint>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT seq, hash, time, note FROM audit_checkpoints ORDER BY id")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, Vec<u8>>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (seq, hash, time, note) = row?;
+            Ok(StoredCheckpoint {
+                head: ChainHead {
+                    seq: columns::seq_value(seq)?,
+                    hash: columns::hash_value(&hash)?,
+                },
+                time: DateTime::from_timestamp_micros(time)
+                    .ok_or_else(|| StoreError::Corrupt(format!("checkpoint time {time}")))?,
+                note,
+            })
+        })
+        .collect()
+    }
+}
+
+impl SqliteStore {
+    /// The chain span and every row from `from` on, in one read transaction (a snapshot, in
+    /// WAL mode), streamed.
+    fn scan(
+        &mut self,
+        from: u64,
+        visit: &mut dyn FnMut(&ChainSpan, ChainRow),
+    ) -> Result<ChainSpan, StoreError> {
+        let tx = self.conn.transaction()?;
+        let span = append::head_row(&tx)?.chain();
+        {
+            let mut stmt = tx.prepare(&format!(
+                "SELECT {} FROM audit_logs WHERE seq >= ?1 ORDER BY seq",
+                *COLUMN_LIST
+            ))?;
+            let mut rows = stmt.query([columns::seq_param(from)])?;
+            while let Some(row) = rows.next()? {
+                visit(&span, row::read_chain_row(row));
+            }
+        }
+        tx.commit()?;
+        Ok(span)
     }
 }
 

@@ -15,6 +15,7 @@ use rusqlite::{
 use super::layout;
 
 use crate::store::StoreError;
+use crate::store::columns::{self, COLUMN_LIST};
 use crate::store::sql::{Dialect, IndexedKey};
 
 /// How long a connection waits for another one's lock before giving up.
@@ -84,7 +85,31 @@ const MIGRATIONS: &[Migration] = &[
     // 3: the table keyed by log position, with key indexes per bucket of positions (see
     // `layout`), rebuilt from version 2's (instantly, for a new store).
     Migration::Step(layout::migrate_to_v3),
+    // 4: the hash chain. Each event's chain hash, the head's and the last purged event's
+    // (both 32 zero bytes until set), and the checkpoints `audit checkpoint` takes; then the
+    // events already stored are chained (see `chain_existing`).
+    Migration::Step(chain_v4),
 ];
+
+/// The SQL of migration 4.
+const HASH_CHAIN: &str = "ALTER TABLE audit_logs ADD COLUMN hash BLOB NOT NULL DEFAULT X'';
+    ALTER TABLE audit_log_head ADD COLUMN hash BLOB NOT NULL
+        DEFAULT X'0000000000000000000000000000000000000000000000000000000000000000';
+    ALTER TABLE audit_log_head ADD COLUMN purged_hash BLOB NOT NULL
+        DEFAULT X'0000000000000000000000000000000000000000000000000000000000000000';
+    CREATE TABLE audit_checkpoints (
+        id INTEGER PRIMARY KEY,
+        seq INTEGER NOT NULL,
+        hash BLOB NOT NULL,
+        time INTEGER NOT NULL,
+        note TEXT NOT NULL
+    );";
+
+/// Migration 4: adds the hash chain's columns and table, and chains the stored events.
+fn chain_v4(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    tx.execute_batch(HASH_CHAIN)?;
+    chain_existing(tx)
+}
 
 /// The schema version this build writes and reads.
 pub(super) const VERSION: usize = MIGRATIONS.len();
@@ -363,6 +388,50 @@ fn migrate(conn: &Connection, keys: &[IndexedKey]) -> Result<(), StoreError> {
         tx.execute_batch(&key.create_sql(Dialect::Sqlite, Some(layout::BUCKET)))?;
     }
     tx.commit()?;
+    Ok(())
+}
+
+/// Chains the events a store held before it had a hash chain, in log order, from the
+/// purge anchor (whose hash is unknown for a store purged before: 32 zero bytes), and
+/// records the head's hash. The chain vouches for these events from the migration on.
+fn chain_existing(tx: &Connection) -> Result<(), StoreError> {
+    const BATCH: i64 = 1000;
+    let mut hasher = crate::chain::ChainHasher::new();
+    let (mut last_seq, mut prev): (i64, crate::chain::ChainHash) = {
+        let (purged, hash): (i64, Vec<u8>) = tx.query_row(
+            "SELECT purged_through, purged_hash FROM audit_log_head WHERE id = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        (purged, columns::hash_value(&hash)?)
+    };
+    let mut select = tx.prepare(&format!(
+        "SELECT {} FROM audit_logs WHERE seq > ?1 ORDER BY seq LIMIT {BATCH}",
+        *COLUMN_LIST
+    ))?;
+    let mut update = tx.prepare("UPDATE audit_logs SET hash = ?1 WHERE seq = ?2")?;
+    loop {
+        let events = select
+            .query_map([last_seq], |row| Ok(super::row::read_event(row)))?
+            .map(|r| r?)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(crate::store::chain::unchainable)?;
+        let Some((last, _)) = events.last() else {
+            break;
+        };
+        last_seq = columns::seq_param(*last);
+        for (seq, event) in &events {
+            prev = hasher.hash(&prev, *seq, event);
+            update.execute(rusqlite::params![
+                prev.as_bytes().as_slice(),
+                columns::seq_param(*seq)
+            ])?;
+        }
+    }
+    tx.execute(
+        "UPDATE audit_log_head SET hash = ?1 WHERE id = 1",
+        [prev.as_bytes().as_slice()],
+    )?;
     Ok(())
 }
 
