@@ -207,7 +207,7 @@ impl AuditEvent {
 ///
 /// ```
 /// let mut ua = "é".repeat(300); // 600 bytes
-/// assert!(audit_core::event::truncate_user_agent(&mut ua));
+/// assert!(audit_core::truncate_user_agent(&mut ua));
 /// assert!(ua.ends_with("…[truncated]"));
 /// assert_eq!(ua.len(), 512 + "…[truncated]".len());
 /// ```

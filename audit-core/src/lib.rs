@@ -34,15 +34,15 @@
 extern crate self as audit_core;
 
 pub mod action;
-pub mod auditor;
-pub mod backend;
+mod auditor;
+mod backend;
 pub mod backends;
 #[cfg(any(feature = "chain", feature = "fingerprint"))]
 pub mod canonical;
 pub mod chain;
-pub mod diff;
+mod diff;
 pub mod docs;
-pub mod event;
+mod event;
 #[cfg(feature = "fingerprint")]
 pub mod fingerprint;
 pub mod format;
@@ -50,8 +50,8 @@ pub mod format;
 pub mod key_file;
 pub mod query;
 mod registry;
-pub mod request;
-pub mod route;
+mod request;
+mod route;
 mod schema;
 pub mod store;
 
@@ -63,7 +63,9 @@ pub use backend::{Backend, BackendError, EventFilter, Filtered};
 #[cfg(feature = "fingerprint")]
 pub use diff::diff_fingerprinted;
 pub use diff::{Change, Diff, diff};
-pub use event::{Actor, AuditEvent, EventBuilder, Fields};
+pub use event::{
+    Actor, AuditEvent, EventBuilder, Fields, MAX_USER_AGENT_LEN, TRUNCATED_MARK, truncate_user_agent,
+};
 pub use registry::{resource, resources};
 pub use request::{RequestAudit, RequestContext};
 pub use route::{Route, Router};
