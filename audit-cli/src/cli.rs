@@ -18,7 +18,7 @@ use crate::time::{parse_cutoff, parse_interval};
     version,
     about = "Query, export, purge and watch an audit log"
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     /// The store: sqlite://path/to/audit.db or postgres://user@host/database.
     #[arg(
         long,
@@ -38,7 +38,7 @@ pub struct Cli {
 }
 
 #[derive(Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Shows one page of matching events, newest first.
     Query(QueryArgs),
     /// Writes every matching event as CSV or JSON lines, streamed.
@@ -71,7 +71,7 @@ pub enum Command {
 }
 
 #[derive(Args)]
-pub struct QueryArgs {
+pub(crate) struct QueryArgs {
     /// The filter, e.g. 'resource_type:workspace action:delete username:me date_from:2024-01-01'.
     #[arg(default_value = "")]
     pub filter: String,
@@ -90,7 +90,7 @@ pub struct QueryArgs {
 }
 
 #[derive(Args)]
-pub struct ExportArgs {
+pub(crate) struct ExportArgs {
     #[arg(default_value = "")]
     pub filter: String,
     /// The output format.
@@ -124,7 +124,7 @@ impl From<ExportFormat> for Format {
 }
 
 #[derive(Args)]
-pub struct PurgeArgs {
+pub(crate) struct PurgeArgs {
     /// An age such as 365d, 12w, 48h, or a date (YYYY-MM-DD, UTC) or RFC 3339 instant.
     #[arg(long, value_parser = parse_cutoff)]
     pub older_than: DateTime<Utc>,
@@ -140,14 +140,14 @@ pub struct PurgeArgs {
 }
 
 #[derive(Args)]
-pub struct StatsArgs {
+pub(crate) struct StatsArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
 }
 
 #[derive(Args)]
-pub struct TailArgs {
+pub(crate) struct TailArgs {
     #[arg(default_value = "")]
     pub filter: String,
     /// Print JSON lines instead of a table.
@@ -170,7 +170,7 @@ pub struct TailArgs {
 
 #[cfg(feature = "serve")]
 #[derive(Args)]
-pub struct ServeArgs {
+pub(crate) struct ServeArgs {
     /// The token file (`audit token create` writes it); the log is never served without one.
     #[arg(long)]
     pub tokens: Option<PathBuf>,
@@ -207,7 +207,7 @@ pub struct ServeArgs {
 /// `audit token …`.
 #[cfg(feature = "serve")]
 #[derive(Subcommand)]
-pub enum TokenCommand {
+pub(crate) enum TokenCommand {
     /// Creates a token and prints it, alone, on standard output (the file keeps only a hash).
     Create(TokenCreateArgs),
     /// Lists the tokens of a file: ids, users, roles, organizations (never the tokens).
@@ -218,7 +218,7 @@ pub enum TokenCommand {
 
 #[cfg(feature = "serve")]
 #[derive(Args)]
-pub struct TokenCreateArgs {
+pub(crate) struct TokenCreateArgs {
     /// The token file (created 0600 if missing).
     #[arg(long)]
     pub tokens: PathBuf,
@@ -235,7 +235,7 @@ pub struct TokenCreateArgs {
 
 #[cfg(feature = "serve")]
 #[derive(Args)]
-pub struct TokenListArgs {
+pub(crate) struct TokenListArgs {
     /// The token file.
     #[arg(long)]
     pub tokens: PathBuf,
@@ -246,7 +246,7 @@ pub struct TokenListArgs {
 
 #[cfg(feature = "serve")]
 #[derive(Args)]
-pub struct TokenRevokeArgs {
+pub(crate) struct TokenRevokeArgs {
     /// The token file.
     #[arg(long)]
     pub tokens: PathBuf,
@@ -257,7 +257,7 @@ pub struct TokenRevokeArgs {
 /// The roles a token can carry.
 #[cfg(feature = "serve")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Role {
+pub(crate) enum Role {
     /// Reads every event.
     Owner,
     /// Reads the events of its organizations (every event without --org).
@@ -269,7 +269,7 @@ pub enum Role {
 #[cfg(feature = "serve")]
 impl Role {
     /// The role's name in the token file.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Role::Owner => audit_http::OWNER,
             Role::Auditor => audit_http::AUDITOR,
@@ -279,7 +279,7 @@ impl Role {
 }
 
 #[derive(Args)]
-pub struct VerifyArgs {
+pub(crate) struct VerifyArgs {
     /// A public key file (`audit keygen` writes NAME.pub); repeat for older keys.
     #[arg(long = "public-key", value_name = "FILE")]
     pub public_keys: Vec<PathBuf>,
@@ -295,7 +295,7 @@ pub struct VerifyArgs {
 }
 
 #[derive(Args)]
-pub struct CheckpointArgs {
+pub(crate) struct CheckpointArgs {
     /// The private key file (`audit keygen` writes NAME.key).
     #[arg(long, value_name = "FILE")]
     pub signing_key: PathBuf,
@@ -306,7 +306,7 @@ pub struct CheckpointArgs {
 }
 
 #[derive(Args)]
-pub struct KeygenArgs {
+pub(crate) struct KeygenArgs {
     /// The key's name, which is the log's name in its checkpoints, such as
     /// audit.example.com/audit (default: HOSTNAME/audit).
     #[arg(long, conflicts_with = "fingerprint")]
@@ -324,7 +324,7 @@ pub struct KeygenArgs {
 }
 
 #[derive(Args)]
-pub struct FingerprintArgs {
+pub(crate) struct FingerprintArgs {
     /// The fingerprint key file (current key first, then old keys).
     #[arg(long, value_name = "FILE")]
     pub key_file: PathBuf,
@@ -361,7 +361,7 @@ fn batch_size(s: &str) -> Result<usize, OutOfRange> {
 
 /// A value that is no whole number from `min` to `max`.
 #[derive(Debug, PartialEq, Eq)]
-pub struct OutOfRange {
+pub(crate) struct OutOfRange {
     min: usize,
     max: usize,
 }

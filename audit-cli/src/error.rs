@@ -19,7 +19,7 @@ type BoxError = Box<dyn Error + Send + Sync + 'static>;
 
 /// A failed command.
 #[derive(Debug)]
-pub enum Failure {
+pub(crate) enum Failure {
     /// Bad input (filter, flags, paths): exit 2.
     Usage(BoxError),
     /// The store or an output failed: exit 1.
@@ -33,17 +33,17 @@ pub enum Failure {
 
 impl Failure {
     /// Bad input.
-    pub fn usage(error: impl Into<BoxError>) -> Self {
+    pub(crate) fn usage(error: impl Into<BoxError>) -> Self {
         Failure::Usage(error.into())
     }
 
     /// A failure of the store or an output.
-    pub fn runtime(error: impl Into<BoxError>) -> Self {
+    pub(crate) fn runtime(error: impl Into<BoxError>) -> Self {
         Failure::Runtime(error.into())
     }
 
     /// A failure of `error`, said as `context` (`error` becomes the cause).
-    pub fn context(context: impl Into<String>, error: impl Into<BoxError>) -> Self {
+    pub(crate) fn context(context: impl Into<String>, error: impl Into<BoxError>) -> Self {
         Failure::Runtime(Box::new(Context {
             message: context.into(),
             source: error.into(),
@@ -51,7 +51,7 @@ impl Failure {
     }
 
     /// Bad input, said as `context` (`error` becomes the cause): an unreadable input file.
-    pub fn usage_context(context: impl Into<String>, error: impl Into<BoxError>) -> Self {
+    pub(crate) fn usage_context(context: impl Into<String>, error: impl Into<BoxError>) -> Self {
         Failure::Usage(Box::new(Context {
             message: context.into(),
             source: error.into(),
@@ -59,7 +59,7 @@ impl Failure {
     }
 
     /// Shows the failure on stderr (nothing for a closed output).
-    pub fn print(&self) {
+    pub(crate) fn print(&self) {
         if let Failure::Usage(e) | Failure::Runtime(e) = self {
             // Nothing more can be done if stderr is closed too.
             let _ = io::stderr().lock().write_all(chain(&**e).as_bytes());
@@ -67,7 +67,7 @@ impl Failure {
     }
 
     /// Shows the failure and gives the exit code.
-    pub fn report(self) -> ExitCode {
+    pub(crate) fn report(self) -> ExitCode {
         self.print();
         match self {
             Failure::Usage(_) => ExitCode::from(2),
@@ -78,7 +78,7 @@ impl Failure {
 
 /// `error: …` and one `  caused by: …` line per source, each line terminal-safe. A cause
 /// whose text the message before it already shows is left out.
-pub fn chain(error: &(dyn Error + 'static)) -> String {
+pub(crate) fn chain(error: &(dyn Error + 'static)) -> String {
     let mut out = String::new();
     let mut shown = error.to_string();
     push_lines(&mut out, "error: ", &shown);

@@ -67,7 +67,7 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
 
 /// The files of an SQLite store, which no output may overwrite.
 #[derive(Debug, Default)]
-pub struct StoreFiles {
+pub(crate) struct StoreFiles {
     store: Option<PathBuf>,
     files: Vec<FileId>,
     entries: Vec<(FileId, OsString)>,
@@ -75,7 +75,7 @@ pub struct StoreFiles {
 
 impl StoreFiles {
     /// The files of the SQLite store at `path`, or none (a Postgres store has no file here).
-    pub fn of(path: Option<&Path>) -> Self {
+    pub(crate) fn of(path: Option<&Path>) -> Self {
         let mut files = StoreFiles::default();
         let Some(path) = path else {
             return files;
@@ -96,7 +96,7 @@ impl StoreFiles {
     }
 
     /// Refuses `output` if writing it could overwrite the store or its journals.
-    pub fn check(&self, output: &Path, what: &str) -> Result<(), Failure> {
+    pub(crate) fn check(&self, output: &Path, what: &str) -> Result<(), Failure> {
         let Some(store) = &self.store else {
             return Ok(());
         };
@@ -129,14 +129,14 @@ fn sync_dir(path: &Path) -> io::Result<()> {
 
 /// An output file written beside its destination and renamed into place once complete and
 /// synced. Dropped without [`commit`](Self::commit), it leaves the destination untouched.
-pub struct AtomicFile {
+pub(crate) struct AtomicFile {
     path: PathBuf,
     temp: tempfile::NamedTempFile,
 }
 
 impl AtomicFile {
     /// Starts writing `path`.
-    pub fn create(path: &Path) -> io::Result<Self> {
+    pub(crate) fn create(path: &Path) -> io::Result<Self> {
         let name = path.file_name().unwrap_or_default().to_string_lossy();
         let prefix = format!(".{name}.");
         let mut builder = tempfile::Builder::new();
@@ -157,12 +157,12 @@ impl AtomicFile {
     }
 
     /// The file being written.
-    pub fn file_mut(&mut self) -> &mut File {
+    pub(crate) fn file_mut(&mut self) -> &mut File {
         self.temp.as_file_mut()
     }
 
     /// Syncs the file, renames it to its destination and syncs the directory.
-    pub fn commit(self) -> io::Result<()> {
+    pub(crate) fn commit(self) -> io::Result<()> {
         self.temp.as_file().sync_all()?;
         self.temp.persist(&self.path).map_err(|e| e.error)?;
         sync_dir(&self.path)
@@ -176,7 +176,7 @@ impl AtomicFile {
 /// A partial file that is still there when a purge starts means an earlier purge was
 /// interrupted (a crash, a kill) before it could rename it: it holds events already deleted
 /// from the store, so the purge refuses to start until someone looks at it.
-pub struct Archive {
+pub(crate) struct Archive {
     path: PathBuf,
     partial: PathBuf,
     writer: EventWriter<BufWriter<File>>,
@@ -188,7 +188,7 @@ pub struct Archive {
 
 impl Archive {
     /// Starts archiving to `path`, as CSV if it ends in `.csv`, else as JSON lines.
-    pub fn open(path: &Path, store: &StoreFiles) -> Result<Self, Failure> {
+    pub(crate) fn open(path: &Path, store: &StoreFiles) -> Result<Self, Failure> {
         let partial = with_suffix(path, ".partial");
         if fs::metadata(path).is_ok_and(|m| !m.is_file()) {
             return Err(Failure::usage(format!(
@@ -248,7 +248,7 @@ impl Archive {
     }
 
     /// Appends a batch and syncs it to disk: only then may the store delete it.
-    pub fn write_batch(&mut self, events: &[StoredEvent]) -> Result<(), StoreError> {
+    pub(crate) fn write_batch(&mut self, events: &[StoredEvent]) -> Result<(), StoreError> {
         for event in events {
             self.writer.write(event)?;
         }
@@ -261,7 +261,7 @@ impl Archive {
     }
 
     /// Finishes the archive: everything synced, renamed to its name.
-    pub fn finish(self) -> Result<(), Failure> {
+    pub(crate) fn finish(self) -> Result<(), Failure> {
         let Archive {
             path,
             partial,
@@ -288,7 +288,7 @@ impl Archive {
 
     /// After a failed purge: keeps every whole batch (cutting off what was written after the
     /// last sync) and renames the partial file to its name, so nothing archived is lost.
-    pub fn abandon(self) -> Result<(), Failure> {
+    pub(crate) fn abandon(self) -> Result<(), Failure> {
         let Archive {
             path,
             partial,

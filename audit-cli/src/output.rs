@@ -7,7 +7,7 @@ use audit_core::AuditEvent;
 use audit_core::format::{diff_summary, terminal_safe, write_json_line};
 
 /// Writes one event: a JSON line, or a readable line.
-pub fn print_event(out: &mut impl Write, e: &AuditEvent, json: bool) -> io::Result<()> {
+pub(crate) fn print_event(out: &mut impl Write, e: &AuditEvent, json: bool) -> io::Result<()> {
     if json {
         let mut line = Vec::with_capacity(512);
         write_json_line(e, &mut line);
@@ -29,7 +29,7 @@ pub fn print_event(out: &mut impl Write, e: &AuditEvent, json: bool) -> io::Resu
 }
 
 /// `1.5 MiB`.
-pub fn human_bytes(bytes: u64) -> String {
+pub(crate) fn human_bytes(bytes: u64) -> String {
     const UNITS: &[&str] = &["B", "KiB", "MiB", "GiB", "TiB"];
     let mut value = bytes as f64;
     let mut unit = 0;

@@ -5,7 +5,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// A progress line for `verb` ("exported", "purged"). Call [`ProgressBar::is_hidden`] before
 /// counting a total for [`with_total`]: counting costs a query.
-pub fn line(verb: &'static str) -> ProgressBar {
+pub(crate) fn line(verb: &'static str) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
     bar.set_style(
         ProgressStyle::with_template("{msg} {human_pos} events ({per_sec}) {elapsed}")
@@ -16,7 +16,7 @@ pub fn line(verb: &'static str) -> ProgressBar {
 }
 
 /// Shows a bar towards `total`, with the time left.
-pub fn with_total(bar: &ProgressBar, total: u64) {
+pub(crate) fn with_total(bar: &ProgressBar, total: u64) {
     bar.set_length(total);
     bar.set_style(
         ProgressStyle::with_template(

@@ -10,7 +10,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 /// Why a time flag's value was refused.
 #[derive(Debug)]
-pub enum TimeError {
+pub(crate) enum TimeError {
     /// Neither a date nor a duration.
     Invalid {
         value: String,
@@ -51,7 +51,7 @@ impl std::error::Error for TimeError {
 }
 
 /// `--older-than`: the instant `spec` names, as of now.
-pub fn parse_cutoff(spec: &str) -> Result<DateTime<Utc>, TimeError> {
+pub(crate) fn parse_cutoff(spec: &str) -> Result<DateTime<Utc>, TimeError> {
     cutoff(spec, Utc::now())
 }
 
@@ -80,7 +80,7 @@ fn age(spec: &str) -> Result<Duration, TimeError> {
 }
 
 /// `--interval`: a positive duration, e.g. `1s` or `500ms`.
-pub fn parse_interval(spec: &str) -> Result<Duration, TimeError> {
+pub(crate) fn parse_interval(spec: &str) -> Result<Duration, TimeError> {
     match age(spec.trim())? {
         d if d.is_zero() => Err(TimeError::ZeroInterval),
         d => Ok(d),

@@ -1,57 +1,5 @@
-//! Where events go: the [`Backend`] trait, its [`BackendError`], and the per-backend
-//! [`EventFilter`] that decides which events a backend takes.
-//!
-//! Each backend gets its own filter, the way `tracing-subscriber`'s `Layer::with_filter` gives
-//! each layer its own: [`Backend::with_filter`] wraps a backend so that it takes only the
-//! events the filter accepts. A backend without a filter takes every event. The filter runs
-//! on the recording thread, before the event is queued for the backend: keep it cheap.
-//!
-//! ```
-//! use audit_core::{AuditEvent, Auditor, Backend};
-//! use audit_core::backends::MemoryBackend;
-//!
-//! let everything = MemoryBackend::new();
-//! let no_logins = MemoryBackend::new().named("no_logins");
-//! let auditor = Auditor::builder()
-//!     .backend(everything.clone())
-//!     .backend(no_logins.clone().with_filter(|e: &AuditEvent| e.action != "login"))
-//!     .build()?;
-//! auditor.record(AuditEvent::builder("login").build()).unwrap();
-//! auditor.record(AuditEvent::builder("delete").build()).unwrap();
-//! auditor.flush();
-//! assert_eq!((everything.len(), no_logins.len()), (2, 1));
-//! # Ok::<(), std::io::Error>(())
-//! ```
-//!
-//! Coder's model, where one decision per event says "store", "export", both or neither, is
-//! the [`Router`](crate::Router): its [`stores`](crate::Router::stores) and
-//! [`exports`](crate::Router::exports) filters go on the store and the exporter backends.
-//!
-//! # Writing a backend
-//!
-//! A backend runs on its own worker thread, owned by the [`Auditor`](crate::Auditor): it
-//! needs `Send` but not `Sync`, and `&mut self` methods may block (a database round trip).
-//! It receives events in batches of up to [`AuditorBuilder::max_batch`](crate::AuditorBuilder::max_batch)
-//! events, in the order they were recorded. A store should append a batch in one call
-//! (one transaction, or one multi-row `INSERT`). An error fails the whole batch, unless it
-//! names the events that failed ([`BackendError::rejected`]); a transient error
-//! ([`BackendError::retryable`]) is retried with backoff (see
-//! [`RetryPolicy`](crate::RetryPolicy)) before the auditor counts the batch as failed, logs
-//! the error and goes on with the next batch.
-//!
-//! ```
-//! use audit_core::{AuditEvent, Backend, BackendError};
-//!
-//! struct CountingStore { rows: usize }
-//!
-//! impl Backend for CountingStore {
-//!     fn name(&self) -> &str { "counting_store" }
-//!     fn write_batch(&mut self, events: &[AuditEvent]) -> Result<(), BackendError> {
-//!         self.rows += events.len(); // INSERT … VALUES (…), (…), … in one statement
-//!         Ok(())
-//!     }
-//! }
-//! ```
+//! The [`Backend`] trait, its [`BackendError`] and per-backend filters; the guide to
+//! filters and to writing a backend is on [`Backend`].
 
 use std::error::Error;
 use std::fmt;
@@ -76,7 +24,62 @@ where
     }
 }
 
-/// A destination for audit events. See the [module docs](self) for how to write one.
+/// A destination for audit events.
+///
+/// Where events go: the [`Backend`] trait, its [`BackendError`], and the per-backend
+/// [`EventFilter`] that decides which events a backend takes.
+///
+/// Each backend gets its own filter, the way `tracing-subscriber`'s `Layer::with_filter` gives
+/// each layer its own: [`Backend::with_filter`] wraps a backend so that it takes only the
+/// events the filter accepts. A backend without a filter takes every event. The filter runs
+/// on the recording thread, before the event is queued for the backend: keep it cheap.
+///
+/// ```
+/// use audit_core::{AuditEvent, Auditor, Backend};
+/// use audit_core::backends::MemoryBackend;
+///
+/// let everything = MemoryBackend::new();
+/// let no_logins = MemoryBackend::new().named("no_logins");
+/// let auditor = Auditor::builder()
+///     .backend(everything.clone())
+///     .backend(no_logins.clone().with_filter(|e: &AuditEvent| e.action != "login"))
+///     .build()?;
+/// auditor.record(AuditEvent::builder("login").build()).unwrap();
+/// auditor.record(AuditEvent::builder("delete").build()).unwrap();
+/// auditor.flush();
+/// assert_eq!((everything.len(), no_logins.len()), (2, 1));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// Coder's model, where one decision per event says "store", "export", both or neither, is
+/// the [`Router`](crate::Router): its [`stores`](crate::Router::stores) and
+/// [`exports`](crate::Router::exports) filters go on the store and the exporter backends.
+///
+/// # Writing a backend
+///
+/// A backend runs on its own worker thread, owned by the [`Auditor`](crate::Auditor): it
+/// needs `Send` but not `Sync`, and `&mut self` methods may block (a database round trip).
+/// It receives events in batches of up to [`AuditorBuilder::max_batch`](crate::AuditorBuilder::max_batch)
+/// events, in the order they were recorded. A store should append a batch in one call
+/// (one transaction, or one multi-row `INSERT`). An error fails the whole batch, unless it
+/// names the events that failed ([`BackendError::rejected`]); a transient error
+/// ([`BackendError::retryable`]) is retried with backoff (see
+/// [`RetryPolicy`](crate::RetryPolicy)) before the auditor counts the batch as failed, logs
+/// the error and goes on with the next batch.
+///
+/// ```
+/// use audit_core::{AuditEvent, Backend, BackendError};
+///
+/// struct CountingStore { rows: usize }
+///
+/// impl Backend for CountingStore {
+///     fn name(&self) -> &str { "counting_store" }
+///     fn write_batch(&mut self, events: &[AuditEvent]) -> Result<(), BackendError> {
+///         self.rows += events.len(); // INSERT … VALUES (…), (…), … in one statement
+///         Ok(())
+///     }
+/// }
+/// ```
 pub trait Backend: Send + 'static {
     /// A short name for stats and error messages, e.g. `json_lines` or `sqlite`.
     fn name(&self) -> &str;

@@ -1,34 +1,4 @@
-//! The audit event: who did what to which resource, when, from where, and how it ended.
-//!
-//! Build events with [`AuditEvent::builder`] (or let the [`Auditor`](crate::Auditor) build
-//! them from a request). An event holds a [`Diff`], which never contains a secret field's
-//! value, so an event can be serialized, logged and `Debug`-printed freely.
-//!
-//! ```
-//! use audit_core::{action, Actor, AuditEvent, Auditable};
-//!
-//! #[derive(Auditable, Clone)]
-//! #[audit(resource = "workspace", actions(create, write, delete))]
-//! struct Workspace {
-//!     #[audit(track, id)] id: u64,
-//!     #[audit(track, target)] name: String,
-//!     #[audit(secret)] token: String,
-//! }
-//!
-//! let ws = Workspace { id: 7, name: "dev".into(), token: "t".into() };
-//! let event = AuditEvent::builder(action::CREATE)
-//!     .actor(Actor::new("u-1", "alice", "alice@example.com"))
-//!     .resource(None, Some(&ws))
-//!     .status(201)
-//!     .build();
-//!
-//! assert_eq!(event.resource_type, "workspace");
-//! assert_eq!(event.resource_id, "7");
-//! assert_eq!(event.resource_target, "dev");
-//! assert!(event.diff.contains("token"));
-//! assert_eq!(event.description(), "alice created workspace dev");
-//! assert_eq!(event.id.get_version_num(), 7);
-//! ```
+//! The audit event ([`AuditEvent`]), its [`Actor`] and its builder.
 
 use std::net::IpAddr;
 use std::sync::{LazyLock, Mutex};
@@ -94,6 +64,38 @@ impl Actor {
 }
 
 /// One audit log entry. Serializes with the snake_case keys of the contract.
+///
+/// The audit event: who did what to which resource, when, from where, and how it ended.
+///
+/// Build events with [`AuditEvent::builder`] (or let the [`Auditor`](crate::Auditor) build
+/// them from a request). An event holds a [`Diff`], which never contains a secret field's
+/// value, so an event can be serialized, logged and `Debug`-printed freely.
+///
+/// ```
+/// use audit_core::{action, Actor, AuditEvent, Auditable};
+///
+/// #[derive(Auditable, Clone)]
+/// #[audit(resource = "workspace", actions(create, write, delete))]
+/// struct Workspace {
+///     #[audit(track, id)] id: u64,
+///     #[audit(track, target)] name: String,
+///     #[audit(secret)] token: String,
+/// }
+///
+/// let ws = Workspace { id: 7, name: "dev".into(), token: "t".into() };
+/// let event = AuditEvent::builder(action::CREATE)
+///     .actor(Actor::new("u-1", "alice", "alice@example.com"))
+///     .resource(None, Some(&ws))
+///     .status(201)
+///     .build();
+///
+/// assert_eq!(event.resource_type, "workspace");
+/// assert_eq!(event.resource_id, "7");
+/// assert_eq!(event.resource_target, "dev");
+/// assert!(event.diff.contains("token"));
+/// assert_eq!(event.description(), "alice created workspace dev");
+/// assert_eq!(event.id.get_version_num(), 7);
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditEvent {
     /// A UUID v7: ids sort by time.

@@ -64,7 +64,8 @@ pub use backend::{Backend, BackendError, EventFilter, Filtered};
 pub use diff::diff_fingerprinted;
 pub use diff::{Change, Diff, diff};
 pub use event::{
-    Actor, AuditEvent, EventBuilder, Fields, MAX_USER_AGENT_LEN, TRUNCATED_MARK, truncate_user_agent,
+    Actor, AuditEvent, EventBuilder, Fields, MAX_USER_AGENT_LEN, TRUNCATED_MARK,
+    truncate_user_agent,
 };
 pub use registry::{resource, resources};
 pub use request::{RequestAudit, RequestContext};

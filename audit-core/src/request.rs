@@ -1,29 +1,4 @@
-//! The request-scoped side of auditing: who is asking and from where ([`RequestContext`]),
-//! and the guard that audits one request on one resource ([`RequestAudit`]), in the spirit of
-//! Coder's `InitRequest`.
-//!
-//! ```
-//! use audit_core::{action, Actor, Auditable, Auditor, RequestContext};
-//! use audit_core::backends::{Match, MemoryBackend};
-//!
-//! #[derive(Auditable, Clone)]
-//! #[audit(resource = "template", actions(create, delete))]
-//! struct Template { #[audit(track, id)] id: u64, #[audit(track, target)] name: String }
-//!
-//! let memory = MemoryBackend::new();
-//! let auditor = Auditor::builder().backend(memory.clone()).build()?;
-//! let ctx = RequestContext::new(Actor::new("u-1", "alice", "alice@example.com"))
-//!     .user_agent("curl/8.5.0");
-//!
-//! let mut audit = auditor.request::<Template>(&ctx, action::DELETE);
-//! audit.set_old(Template { id: 3, name: "base".into() });
-//! audit.set_status(403); // not allowed: recorded as a failure, without a diff
-//! drop(audit);
-//!
-//! auditor.flush();
-//! assert!(memory.contains(Match::action("delete").target("base").failed()));
-//! # Ok::<(), std::io::Error>(())
-//! ```
+//! The request-scoped side of auditing: [`RequestContext`] and the [`RequestAudit`] guard.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -132,6 +107,33 @@ impl Auditor {
 /// * the resource id and target come from the new snapshot, or from the old one for a
 ///   delete (or when there is no new one); with neither snapshot the event still records
 ///   the resource type from `T::schema()`.
+///
+/// The request-scoped side of auditing: who is asking and from where ([`RequestContext`]),
+/// and the guard that audits one request on one resource ([`RequestAudit`]), in the spirit of
+/// Coder's `InitRequest`.
+///
+/// ```
+/// use audit_core::{action, Actor, Auditable, Auditor, RequestContext};
+/// use audit_core::backends::{Match, MemoryBackend};
+///
+/// #[derive(Auditable, Clone)]
+/// #[audit(resource = "template", actions(create, delete))]
+/// struct Template { #[audit(track, id)] id: u64, #[audit(track, target)] name: String }
+///
+/// let memory = MemoryBackend::new();
+/// let auditor = Auditor::builder().backend(memory.clone()).build()?;
+/// let ctx = RequestContext::new(Actor::new("u-1", "alice", "alice@example.com"))
+///     .user_agent("curl/8.5.0");
+///
+/// let mut audit = auditor.request::<Template>(&ctx, action::DELETE);
+/// audit.set_old(Template { id: 3, name: "base".into() });
+/// audit.set_status(403); // not allowed: recorded as a failure, without a diff
+/// drop(audit);
+///
+/// auditor.flush();
+/// assert!(memory.contains(Match::action("delete").target("base").failed()));
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[must_use = "the guard records when dropped; bind it to a variable (`let mut audit = …`)"]
 pub struct RequestAudit<T: Auditable> {
     auditor: Auditor,

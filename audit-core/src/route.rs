@@ -1,30 +1,4 @@
-//! Coder's routing model, on top of per-backend filters: one decision per event ([`Route`])
-//! says whether it is stored (the audit database the audit page queries), exported (service
-//! logs, `tracing`, a SIEM), both or neither. A [`Router`] makes that decision and hands out
-//! the filters for the two kinds of backend.
-//!
-//! ```
-//! use audit_core::{AuditEvent, Auditor, Backend, Route, Router};
-//! use audit_core::backends::{JsonLinesBackend, MemoryBackend, SharedBuffer};
-//!
-//! // Export login events but do not store them; store and export everything else.
-//! let router = Router::new(|e: &AuditEvent| match e.action.as_str() {
-//!     "login" => Route::Export,
-//!     _ => Route::StoreAndExport,
-//! });
-//! let store = MemoryBackend::new().named("store"); // e.g. a `StoreBackend`
-//! let log = SharedBuffer::new();
-//! let auditor = Auditor::builder()
-//!     .backend(store.clone().with_filter(router.stores()))
-//!     .backend(JsonLinesBackend::new(log.clone()).with_filter(router.exports()))
-//!     .build()?;
-//! auditor.record(AuditEvent::builder("login").build()).unwrap();
-//! auditor.record(AuditEvent::builder("delete").build()).unwrap();
-//! auditor.flush();
-//! assert_eq!(store.len(), 1);
-//! assert_eq!(log.contents().lines().count(), 2);
-//! # Ok::<(), std::io::Error>(())
-//! ```
+//! Coder's routing model on top of per-backend filters: [`Route`] and [`Router`].
 
 use std::fmt;
 use std::sync::Arc;
@@ -78,7 +52,35 @@ impl fmt::Display for Route {
 
 /// Decides the [`Route`] of each event, and gives the filters that send events to the stores
 /// ([`stores`](Self::stores)) and to the exporters ([`exports`](Self::exports)). Cheap to
-/// clone. See the [module docs](self).
+/// clone.
+///
+/// Coder's routing model, on top of per-backend filters: one decision per event ([`Route`])
+/// says whether it is stored (the audit database the audit page queries), exported (service
+/// logs, `tracing`, a SIEM), both or neither. A [`Router`] makes that decision and hands out
+/// the filters for the two kinds of backend.
+///
+/// ```
+/// use audit_core::{AuditEvent, Auditor, Backend, Route, Router};
+/// use audit_core::backends::{JsonLinesBackend, MemoryBackend, SharedBuffer};
+///
+/// // Export login events but do not store them; store and export everything else.
+/// let router = Router::new(|e: &AuditEvent| match e.action.as_str() {
+///     "login" => Route::Export,
+///     _ => Route::StoreAndExport,
+/// });
+/// let store = MemoryBackend::new().named("store"); // e.g. a `StoreBackend`
+/// let log = SharedBuffer::new();
+/// let auditor = Auditor::builder()
+///     .backend(store.clone().with_filter(router.stores()))
+///     .backend(JsonLinesBackend::new(log.clone()).with_filter(router.exports()))
+///     .build()?;
+/// auditor.record(AuditEvent::builder("login").build()).unwrap();
+/// auditor.record(AuditEvent::builder("delete").build()).unwrap();
+/// auditor.flush();
+/// assert_eq!(store.len(), 1);
+/// assert_eq!(log.contents().lines().count(), 2);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Clone)]
 pub struct Router {
     decide: Arc<dyn Fn(&AuditEvent) -> Route + Send + Sync>,

@@ -4,8 +4,8 @@ mod common;
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use audit_core::{MAX_USER_AGENT_LEN, TRUNCATED_MARK};
 use audit_core::{Actor, AuditEvent, Auditable, action, format};
+use audit_core::{MAX_USER_AGENT_LEN, TRUNCATED_MARK};
 use common::{Workspace, fixed_id, fixed_time, workspace};
 use serde_json::json;
 use uuid::Uuid;

@@ -10,32 +10,32 @@ use uuid::Uuid;
 
 #[derive(Auditable)]
 #[audit(resource = "workspace", actions(create, write, delete))]
-pub struct Workspace {
+struct Workspace {
     #[audit(track, id)]
-    pub id: u64,
+    id: u64,
     #[audit(track, target)]
-    pub name: String,
+    name: String,
 }
 
 #[derive(Auditable)]
 #[audit(resource = "template", actions(create, write, delete))]
-pub struct Template {
+struct Template {
     #[audit(track, id)]
-    pub id: u64,
+    id: u64,
 }
 
 #[derive(Auditable)]
 #[audit(resource = "workspace_build", actions(start, stop))]
-pub struct WorkspaceBuild {
+struct WorkspaceBuild {
     #[audit(track, id)]
-    pub id: u64,
+    id: u64,
 }
 
 #[derive(Auditable)]
 #[audit(resource = "api_key", actions(login, logout))]
-pub struct ApiKey {
+struct ApiKey {
     #[audit(secret)]
-    pub key: String,
+    key: String,
 }
 
 const REQUEST: &str = "bb791ac3-f6ee-4da8-8ec2-f54e87013e93";

@@ -183,7 +183,7 @@ fn parse(q: &str) -> Filter {
         .unwrap_or_else(|e| panic!("{q}: {e}"))
 }
 
-pub fn filters_select_what_matches_selects(store: &mut dyn Store) {
+fn filters_select_what_matches_selects(store: &mut dyn Store) {
     let events = dataset(240);
     for chunk in events.chunks(50) {
         store.append(chunk).unwrap();
@@ -222,7 +222,7 @@ pub fn filters_select_what_matches_selects(store: &mut dyn Store) {
 
 /// Paging back: from the first event of every page, `page_newer` gives exactly the page
 /// before it, newest first, and says whether an even newer page exists; date bounds hold.
-pub fn newer_pages_walk_back_to_the_first_page(store: &mut dyn Store) {
+fn newer_pages_walk_back_to_the_first_page(store: &mut dyn Store) {
     let events = dataset(120);
     store.append(&events).unwrap();
     for q in [
@@ -246,7 +246,7 @@ pub fn newer_pages_walk_back_to_the_first_page(store: &mut dyn Store) {
 /// A reader's organization scope (`Filter::with_organizations`) and the `organization_id`
 /// key select in the store what `Filter::matches` selects: pages, counts and followers; a
 /// site-wide event (no organization) never passes a scope.
-pub fn organization_scopes_select_what_matches_selects(store: &mut dyn Store) {
+fn organization_scopes_select_what_matches_selects(store: &mut dyn Store) {
     let mut events = dataset(90);
     for (i, e) in events.iter_mut().enumerate() {
         e.organization_id = match i % 3 {
@@ -305,7 +305,7 @@ pub fn organization_scopes_select_what_matches_selects(store: &mut dyn Store) {
 /// A log long enough to span several of the SQLite store's buckets of positions (1,024
 /// each), appended out of time order (ties in time spread across the log), read back through
 /// every kind of filter: pages in time order, counts, and followers in log order.
-pub fn a_long_log_out_of_time_order_reads_like_matches(store: &mut dyn Store) {
+fn a_long_log_out_of_time_order_reads_like_matches(store: &mut dyn Store) {
     const N: usize = 4_500;
     let mut events = dataset(N);
     for (i, e) in events.iter_mut().enumerate() {
@@ -393,7 +393,7 @@ pub fn a_long_log_out_of_time_order_reads_like_matches(store: &mut dyn Store) {
     }
 }
 
-pub fn date_to_includes_the_last_microsecond_of_its_day(store: &mut dyn Store) {
+fn date_to_includes_the_last_microsecond_of_its_day(store: &mut dyn Store) {
     let mut events = dataset(3);
     let day_end = Utc
         .with_ymd_and_hms(2024, 3, 5, 23, 59, 59)
@@ -408,7 +408,7 @@ pub fn date_to_includes_the_last_microsecond_of_its_day(store: &mut dyn Store) {
     assert_eq!(ids, [events[0].id, events[2].id]);
 }
 
-pub fn events_round_trip_exactly_and_secrets_never_reach_storage(store: &mut dyn Store) {
+fn events_round_trip_exactly_and_secrets_never_reach_storage(store: &mut dyn Store) {
     let mut events = dataset(2);
     events[1].ip = Some("2001:db8::1".parse().unwrap());
     events[1].user_agent = Some("agent with \"quotes\", commas,\nnewlines and ünïcode ✓".into());
@@ -456,7 +456,7 @@ pub fn events_round_trip_exactly_and_secrets_never_reach_storage(store: &mut dyn
     }
 }
 
-pub fn appends_are_idempotent_by_event_id(store: &mut dyn Store) {
+fn appends_are_idempotent_by_event_id(store: &mut dyn Store) {
     let events = dataset(8);
     store.append(&events[..5]).unwrap();
     // A retried batch that had committed, with new events and a repeat inside the batch:
@@ -486,7 +486,7 @@ pub fn appends_are_idempotent_by_event_id(store: &mut dyn Store) {
 
 /// What identifies an event is its time and id, as in page cursors: an id stored with
 /// another time is another event, in every store, and a repeat of both is skipped.
-pub fn an_id_with_another_time_is_another_event(store: &mut dyn Store) {
+fn an_id_with_another_time_is_another_event(store: &mut dyn Store) {
     let original = dataset(1);
     store.append(&original).unwrap();
     let mut later = original.clone();
@@ -508,7 +508,7 @@ pub fn an_id_with_another_time_is_another_event(store: &mut dyn Store) {
     );
 }
 
-pub fn counts_are_capped(store: &mut dyn Store) {
+fn counts_are_capped(store: &mut dyn Store) {
     assert!(store.recorded_actions().unwrap().is_empty());
     store.append(&dataset(60)).unwrap();
     let recorded = store.recorded_actions().unwrap();
@@ -552,7 +552,7 @@ pub fn counts_are_capped(store: &mut dyn Store) {
     );
 }
 
-pub fn newer_follows_log_positions(store: &mut dyn Store) {
+fn newer_follows_log_positions(store: &mut dyn Store) {
     let events = dataset(30);
     assert_eq!(store.head().unwrap(), LogSpan { first: 1, head: 0 });
     assert!(
@@ -614,7 +614,7 @@ pub fn newer_follows_log_positions(store: &mut dyn Store) {
     assert_eq!(cursor.to_string().parse::<Cursor>().unwrap(), cursor);
 }
 
-pub fn purge_deletes_old_events_in_batches_archiving_first(store: &mut dyn Store) {
+fn purge_deletes_old_events_in_batches_archiving_first(store: &mut dyn Store) {
     let events = dataset(90);
     store.append(&events).unwrap();
     let cutoff = base_time() + Duration::days(1);
@@ -706,7 +706,7 @@ fn positions(store: &mut dyn Store, after: u64) -> Vec<(u64, Uuid)> {
         .collect()
 }
 
-pub fn log_positions_follow_commit_order_across_connections(h: &Harness) {
+fn log_positions_follow_commit_order_across_connections(h: &Harness) {
     let events = dataset(40);
     let mut first = h.writer();
     let mut second = h.writer();
@@ -739,7 +739,7 @@ pub fn log_positions_follow_commit_order_across_connections(h: &Harness) {
     );
 }
 
-pub fn an_event_the_database_refuses_is_rejected_alone(h: &Harness) {
+fn an_event_the_database_refuses_is_rejected_alone(h: &Harness) {
     let mut store = h.writer();
     let mut events = dataset(20);
     for i in [3, 17] {
@@ -774,7 +774,7 @@ pub fn an_event_the_database_refuses_is_rejected_alone(h: &Harness) {
     }
 }
 
-pub fn nul_bytes_are_stored_as_replacement_characters(h: &Harness) {
+fn nul_bytes_are_stored_as_replacement_characters(h: &Harness) {
     let mut store = h.writer();
     let mut events = dataset(3);
     let e = &mut events[1];
@@ -835,7 +835,7 @@ pub fn nul_bytes_are_stored_as_replacement_characters(h: &Harness) {
     assert_eq!(found, [events[1].id]);
 }
 
-pub fn purge_removes_a_prefix_and_keeps_the_log_contiguous(h: &Harness) {
+fn purge_removes_a_prefix_and_keeps_the_log_contiguous(h: &Harness) {
     let mut store = h.writer();
     let day = |d: i64| base_time() + Duration::days(d);
     let events = dataset(30);
@@ -925,7 +925,7 @@ pub fn purge_removes_a_prefix_and_keeps_the_log_contiguous(h: &Harness) {
     );
 }
 
-pub fn readers_read_and_never_write(h: &Harness) {
+fn readers_read_and_never_write(h: &Harness) {
     let mut writer = h.writer();
     writer.append(&dataset(12)).unwrap();
     let mut reader = h.reader();

@@ -9,7 +9,7 @@ use crate::attr::{ContainerAttrs, FieldAttrs};
 use crate::ctxt::Ctxt;
 
 /// A struct being derived.
-pub struct Container<'a> {
+pub(crate) struct Container<'a> {
     pub ident: &'a Ident,
     pub generics: &'a Generics,
     pub attrs: ContainerAttrs,
@@ -17,7 +17,7 @@ pub struct Container<'a> {
 }
 
 /// One named field.
-pub struct Field<'a> {
+pub(crate) struct Field<'a> {
     pub ident: &'a Ident,
     pub ty: &'a Type,
     /// The span of the whole type, where errors about the field's type point (computed once:
@@ -32,7 +32,7 @@ pub struct Field<'a> {
 
 impl<'a> Container<'a> {
     /// Builds the model; `None` (with errors recorded) if the input cannot be audited at all.
-    pub fn from_ast(cx: &Ctxt, input: &'a DeriveInput) -> Option<Self> {
+    pub(crate) fn from_ast(cx: &Ctxt, input: &'a DeriveInput) -> Option<Self> {
         let named = match &input.data {
             Data::Struct(data) => match &data.fields {
                 Fields::Named(named) => named,
@@ -106,7 +106,7 @@ impl<'a> Container<'a> {
 impl Field<'_> {
     /// Whether this field's type names one of the struct's type or const parameters: such a
     /// type is only known inside the impl, not in the tracking table beside it.
-    pub fn mentions_generic_param(&self, generics: &Generics) -> bool {
+    pub(crate) fn mentions_generic_param(&self, generics: &Generics) -> bool {
         let params: Vec<&Ident> = generics
             .params
             .iter()

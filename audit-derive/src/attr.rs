@@ -15,7 +15,7 @@ use crate::ctxt::Ctxt;
 use crate::symbol::*;
 
 /// The slot of one attribute word that takes a value: empty, or set once.
-pub struct Attr<'c, T> {
+pub(crate) struct Attr<'c, T> {
     cx: &'c Ctxt,
     name: Symbol,
     span: Option<Span>,
@@ -93,7 +93,7 @@ impl<'c> BoolAttr<'c> {
 
 /// One word of `#[audit(…)]`, with its text read once (an identifier's text is fetched
 /// from the compiler each time it is asked for, and a word is compared with many symbols).
-pub struct Word {
+pub(crate) struct Word {
     ident: Ident,
     text: String,
 }
@@ -125,7 +125,7 @@ impl std::fmt::Display for Word {
 
 /// A field's class keyword.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Class {
+pub(crate) enum Class {
     Track,
     Ignore,
     Secret,
@@ -138,7 +138,7 @@ impl Class {
         Class::ALL.into_iter().find(|class| *word == class.word())
     }
 
-    pub fn word(self) -> Symbol {
+    pub(crate) fn word(self) -> Symbol {
         match self {
             Class::Track => TRACK,
             Class::Ignore => IGNORE,
@@ -149,7 +149,7 @@ impl Class {
 
 /// A value together with the span of the word that set it.
 #[derive(Clone, Debug)]
-pub struct Spanned<T> {
+pub(crate) struct Spanned<T> {
     pub value: T,
     pub span: Span,
 }
@@ -191,7 +191,7 @@ impl<'c> ClassAttr<'c> {
 }
 
 /// Everything `#[audit(…)]` and `#[serde(…)]` say about one field.
-pub struct FieldAttrs {
+pub(crate) struct FieldAttrs {
     pub class: Option<Spanned<Class>>,
     pub reason: Option<LitStr>,
     pub rename: Option<LitStr>,
@@ -207,7 +207,7 @@ pub struct FieldAttrs {
 }
 
 /// Everything `#[audit(…)]` and `#[serde(…)]` say about the struct.
-pub struct ContainerAttrs {
+pub(crate) struct ContainerAttrs {
     pub resource: Option<LitStr>,
     pub actions: Vec<Ident>,
     pub actions_span: Option<Span>,
@@ -219,7 +219,7 @@ pub struct ContainerAttrs {
 }
 
 impl FieldAttrs {
-    pub fn from_attrs(cx: &Ctxt, attrs: &[Attribute]) -> Self {
+    pub(crate) fn from_attrs(cx: &Ctxt, attrs: &[Attribute]) -> Self {
         let errors_before = cx.error_count();
         let mut class = ClassAttr::none(cx);
         let mut reason = Attr::none(cx, REASON);
@@ -272,7 +272,7 @@ impl FieldAttrs {
 }
 
 impl ContainerAttrs {
-    pub fn from_attrs(cx: &Ctxt, attrs: &[Attribute]) -> Self {
+    pub(crate) fn from_attrs(cx: &Ctxt, attrs: &[Attribute]) -> Self {
         let mut resource = Attr::none(cx, RESOURCE);
         let mut actions = Attr::none(cx, ACTIONS);
         let mut icon = Attr::none(cx, ICON);

@@ -2,7 +2,7 @@
 
 /// A serde `rename_all` rule.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum RenameRule {
+pub(crate) enum RenameRule {
     Lower,
     Upper,
     Pascal,
@@ -14,7 +14,7 @@ pub enum RenameRule {
 }
 
 /// The rule names serde accepts, in the order serde documents them.
-pub const RULE_NAMES: &[(&str, RenameRule)] = &[
+pub(crate) const RULE_NAMES: &[(&str, RenameRule)] = &[
     ("lowercase", RenameRule::Lower),
     ("UPPERCASE", RenameRule::Upper),
     ("PascalCase", RenameRule::Pascal),
@@ -26,12 +26,12 @@ pub const RULE_NAMES: &[(&str, RenameRule)] = &[
 ];
 
 impl RenameRule {
-    pub fn from_name(name: &str) -> Option<Self> {
+    pub(crate) fn from_name(name: &str) -> Option<Self> {
         RULE_NAMES.iter().find(|(n, _)| *n == name).map(|(_, r)| *r)
     }
 
     /// Applies the rule to a snake_case field name, exactly as serde does for fields.
-    pub fn apply_to_field(self, field: &str) -> String {
+    pub(crate) fn apply_to_field(self, field: &str) -> String {
         match self {
             RenameRule::Lower | RenameRule::Snake => field.to_owned(),
             RenameRule::Upper | RenameRule::ScreamingSnake => field.to_ascii_uppercase(),
@@ -65,7 +65,7 @@ impl RenameRule {
 }
 
 /// `WorkspaceBuild` → `workspace_build`, `APIKey` → `api_key`, `GitSSHKey` → `git_ssh_key`.
-pub fn to_snake_case(type_name: &str) -> String {
+pub(crate) fn to_snake_case(type_name: &str) -> String {
     let chars: Vec<char> = type_name.chars().collect();
     let mut out = String::with_capacity(type_name.len() + 4);
     for (i, &ch) in chars.iter().enumerate() {

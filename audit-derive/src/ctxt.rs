@@ -9,33 +9,33 @@ use quote::ToTokens;
 /// Error sink for one derive invocation (the serde_derive `Ctxt` pattern). Shared by
 /// reference: the attribute slots (`attr::Attr`) hold one to report duplicates themselves.
 #[derive(Default)]
-pub struct Ctxt {
+pub(crate) struct Ctxt {
     errors: RefCell<Vec<syn::Error>>,
 }
 
 impl Ctxt {
     /// Records an error spanning `tokens`.
-    pub fn error_spanned_by<T: ToTokens, M: Display>(&self, tokens: T, message: M) {
+    pub(crate) fn error_spanned_by<T: ToTokens, M: Display>(&self, tokens: T, message: M) {
         self.syn_error(syn::Error::new_spanned(tokens, message));
     }
 
     /// Records an error at `span`.
-    pub fn error_at<M: Display>(&self, span: Span, message: M) {
+    pub(crate) fn error_at<M: Display>(&self, span: Span, message: M) {
         self.syn_error(syn::Error::new(span, message));
     }
 
     /// Records a `syn` error as is.
-    pub fn syn_error(&self, error: syn::Error) {
+    pub(crate) fn syn_error(&self, error: syn::Error) {
         self.errors.borrow_mut().push(error);
     }
 
     /// How many errors were recorded so far.
-    pub fn error_count(&self) -> usize {
+    pub(crate) fn error_count(&self) -> usize {
         self.errors.borrow().len()
     }
 
     /// `Ok` if nothing was recorded, else every error as `compile_error!` invocations.
-    pub fn check(self) -> Result<(), TokenStream> {
+    pub(crate) fn check(self) -> Result<(), TokenStream> {
         let errors = self.errors.into_inner();
         if errors.is_empty() {
             Ok(())

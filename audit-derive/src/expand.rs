@@ -22,7 +22,7 @@ use crate::valid;
 
 /// The whole derive: parse, validate, expand. On error, the errors plus a stub impl so that
 /// code using the type does not produce a cascade of follow-on errors.
-pub fn derive(input: &DeriveInput) -> TokenStream {
+pub(crate) fn derive(input: &DeriveInput) -> TokenStream {
     let cx = Ctxt::default();
     let container = Container::from_ast(&cx, input);
     if let Some(cont) = &container {

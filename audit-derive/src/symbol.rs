@@ -11,33 +11,33 @@ use syn::{Ident, Path};
 pub struct Symbol(&'static str);
 
 /// `#[audit(…)]`, the derive's own attribute.
-pub const AUDIT: Symbol = Symbol("audit");
+pub(crate) const AUDIT: Symbol = Symbol("audit");
 
 // Field words.
-pub const TRACK: Symbol = Symbol("track");
-pub const IGNORE: Symbol = Symbol("ignore");
-pub const SECRET: Symbol = Symbol("secret");
-pub const REASON: Symbol = Symbol("reason");
-pub const RENAME: Symbol = Symbol("rename");
-pub const ID: Symbol = Symbol("id");
-pub const TARGET: Symbol = Symbol("target");
-pub const FLATTEN: Symbol = Symbol("flatten");
-pub const NO_FINGERPRINT: Symbol = Symbol("no_fingerprint");
+pub(crate) const TRACK: Symbol = Symbol("track");
+pub(crate) const IGNORE: Symbol = Symbol("ignore");
+pub(crate) const SECRET: Symbol = Symbol("secret");
+pub(crate) const REASON: Symbol = Symbol("reason");
+pub(crate) const RENAME: Symbol = Symbol("rename");
+pub(crate) const ID: Symbol = Symbol("id");
+pub(crate) const TARGET: Symbol = Symbol("target");
+pub(crate) const FLATTEN: Symbol = Symbol("flatten");
+pub(crate) const NO_FINGERPRINT: Symbol = Symbol("no_fingerprint");
 
 // Container words.
-pub const RESOURCE: Symbol = Symbol("resource");
-pub const ACTIONS: Symbol = Symbol("actions");
-pub const ICON: Symbol = Symbol("icon");
-pub const EMBEDDED: Symbol = Symbol("embedded");
-pub const CRATE: Symbol = Symbol("crate");
+pub(crate) const RESOURCE: Symbol = Symbol("resource");
+pub(crate) const ACTIONS: Symbol = Symbol("actions");
+pub(crate) const ICON: Symbol = Symbol("icon");
+pub(crate) const EMBEDDED: Symbol = Symbol("embedded");
+pub(crate) const CRATE: Symbol = Symbol("crate");
 
 // The parts of `#[serde(…)]` that name things.
-pub const SERDE: Symbol = Symbol("serde");
-pub const RENAME_ALL: Symbol = Symbol("rename_all");
-pub const SERIALIZE: Symbol = Symbol("serialize");
+pub(crate) const SERDE: Symbol = Symbol("serde");
+pub(crate) const RENAME_ALL: Symbol = Symbol("rename_all");
+pub(crate) const SERIALIZE: Symbol = Symbol("serialize");
 
 /// The words `#[audit(…)]` accepts on a field, in the order error messages list them.
-pub const FIELD_WORDS: &[Symbol] = &[
+pub(crate) const FIELD_WORDS: &[Symbol] = &[
     TRACK,
     IGNORE,
     SECRET,
@@ -49,7 +49,7 @@ pub const FIELD_WORDS: &[Symbol] = &[
     NO_FINGERPRINT,
 ];
 /// The words `#[audit(…)]` accepts on the struct, in the order error messages list them.
-pub const CONTAINER_WORDS: &[Symbol] = &[RESOURCE, ACTIONS, ICON, EMBEDDED, CRATE];
+pub(crate) const CONTAINER_WORDS: &[Symbol] = &[RESOURCE, ACTIONS, ICON, EMBEDDED, CRATE];
 
 impl Symbol {
     pub fn as_str(self) -> &'static str {

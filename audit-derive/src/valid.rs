@@ -11,7 +11,7 @@ use crate::ctxt::Ctxt;
 use crate::symbol::*;
 
 /// Checks the whole container, recording every problem.
-pub fn check(cx: &Ctxt, cont: &Container<'_>) {
+pub(crate) fn check(cx: &Ctxt, cont: &Container<'_>) {
     check_container(cx, cont);
     for field in &cont.fields {
         check_field(cx, cont, field);

@@ -12,10 +12,10 @@ use serde::Serialize;
 use audit_core::query::QueryError;
 
 /// The one message of every 401, whatever was wrong with the credential.
-pub const UNAUTHENTICATED: &str = "You must be signed in to read the audit log: send a valid token as `Authorization: Bearer TOKEN` or `Coder-Session-Token: TOKEN`.";
+pub(crate) const UNAUTHENTICATED: &str = "You must be signed in to read the audit log: send a valid token as `Authorization: Bearer TOKEN` or `Coder-Session-Token: TOKEN`.";
 
 /// The message of every 403.
-pub const FORBIDDEN: &str =
+pub(crate) const FORBIDDEN: &str =
     "Reading the audit log needs the owner role, or the auditor role (of an organization).";
 
 /// A failed request: its status and what to tell the client.

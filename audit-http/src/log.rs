@@ -23,7 +23,7 @@ use audit_core::store::{
 use crate::error::{ApiError, log_error};
 
 /// Opens one reader connection.
-pub type OpenFn = dyn Fn() -> Result<Box<dyn Store>, StoreError> + Send + Sync;
+pub(crate) type OpenFn = dyn Fn() -> Result<Box<dyn Store>, StoreError> + Send + Sync;
 
 /// Where the server's reader connections come from: a store URL, or a function that opens
 /// one connection.

@@ -15,7 +15,7 @@ use super::Context;
 use crate::cli::CheckpointArgs;
 use crate::error::Failure;
 
-pub fn run(cx: &mut Context, args: CheckpointArgs) -> Result<(), Failure> {
+pub(super) fn run(cx: &mut Context, args: CheckpointArgs) -> Result<(), Failure> {
     let key = SigningKey::read_file(&args.signing_key).map_err(Failure::usage)?;
     let out = Output::of(args.out.as_deref());
     if let Output::File(path) | Output::Dir(path) = &out {
@@ -77,7 +77,7 @@ impl Output {
 
 /// Writes the checkpoint to a new file in `dir`, named after its position and time:
 /// `checkpoint-000000001234-20240501T120000.000000Z.txt`.
-pub fn write_in_dir(
+pub(super) fn write_in_dir(
     dir: &Path,
     checkpoint: &audit_core::chain::Checkpoint,
     note: &str,

@@ -14,7 +14,7 @@ use crate::error::Failure;
 use crate::files::AtomicFile;
 use crate::progress;
 
-pub fn run(cx: &mut Context, args: ExportArgs) -> Result<(), Failure> {
+pub(super) fn run(cx: &mut Context, args: ExportArgs) -> Result<(), Failure> {
     let filter = cx.filter(&args.filter)?;
     if let Some(path) = &args.output {
         cx.files.check(path, "export")?;

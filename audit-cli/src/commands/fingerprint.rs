@@ -11,7 +11,7 @@ use zeroize::Zeroizing;
 use crate::cli::FingerprintArgs;
 use crate::error::Failure;
 
-pub fn run(args: FingerprintArgs) -> Result<(), Failure> {
+pub(super) fn run(args: FingerprintArgs) -> Result<(), Failure> {
     if !args.refused.is_empty() {
         return Err(Failure::usage(
             "the value is read from standard input, never from the command line (where `ps` \

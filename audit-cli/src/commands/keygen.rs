@@ -12,7 +12,7 @@ use audit_core::format::terminal_safe;
 use crate::cli::KeygenArgs;
 use crate::error::Failure;
 
-pub fn run(args: KeygenArgs) -> Result<(), Failure> {
+pub(super) fn run(args: KeygenArgs) -> Result<(), Failure> {
     if args.fingerprint {
         let path = args
             .out

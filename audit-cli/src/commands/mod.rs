@@ -23,7 +23,7 @@ use crate::error::Failure;
 use crate::files::StoreFiles;
 
 /// What every subcommand works with.
-pub struct Context {
+pub(crate) struct Context {
     pub store: Box<dyn Store>,
     /// The SQLite store's files, which no output may overwrite.
     pub files: StoreFiles,
@@ -34,7 +34,7 @@ pub struct Context {
 
 impl Context {
     /// Parses a filter against the store's vocabulary; every problem is listed.
-    pub fn filter(&mut self, query: &str) -> Result<Filter, Failure> {
+    pub(crate) fn filter(&mut self, query: &str) -> Result<Filter, Failure> {
         let vocabulary = audit_core::store::vocabulary(&mut *self.store, &self.keys)?;
         let filter = vocabulary.parse(query)?;
         match (filter.username(), self.me.as_deref()) {
@@ -50,7 +50,7 @@ impl Context {
 /// Opens the store and runs the subcommand. Only a purge and a checkpoint write (and may
 /// migrate an older store); every other command opens the store read-only and never changes
 /// it. `keygen`, `fingerprint` and `token` need no store.
-pub fn run(cli: Cli) -> Result<(), Failure> {
+pub(crate) fn run(cli: Cli) -> Result<(), Failure> {
     // Keys and tokens live in their own files: no store is opened for them.
     let cli = match cli.command {
         #[cfg(feature = "serve")]

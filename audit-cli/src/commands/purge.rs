@@ -12,7 +12,7 @@ use crate::error::Failure;
 use crate::files::Archive;
 use crate::progress;
 
-pub fn run(cx: &mut Context, args: PurgeArgs) -> Result<(), Failure> {
+pub(super) fn run(cx: &mut Context, args: PurgeArgs) -> Result<(), Failure> {
     let options = PurgeOptions {
         older_than: args.older_than,
         batch_size: args.batch_size,

@@ -9,7 +9,7 @@ use crate::cli::QueryArgs;
 use crate::error::Failure;
 use crate::output::print_event;
 
-pub fn run(cx: &mut Context, args: QueryArgs) -> Result<(), Failure> {
+pub(super) fn run(cx: &mut Context, args: QueryArgs) -> Result<(), Failure> {
     let filter = cx.filter(&args.filter)?;
     let page = cx.store.page(
         &filter,

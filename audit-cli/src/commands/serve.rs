@@ -19,7 +19,11 @@ use audit_http::{AuditApi, Readers, Transport, Viewer};
 use crate::cli::ServeArgs;
 use crate::error::Failure;
 
-pub fn run(store_url: &StoreUrl, keys: Vec<AdditionalKey>, args: ServeArgs) -> Result<(), Failure> {
+pub(super) fn run(
+    store_url: &StoreUrl,
+    keys: Vec<AdditionalKey>,
+    args: ServeArgs,
+) -> Result<(), Failure> {
     let tokens = args.tokens.ok_or_else(|| {
         Failure::usage(
             "audit serve needs --tokens FILE: the audit log is never served without \

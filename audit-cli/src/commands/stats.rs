@@ -10,7 +10,7 @@ use crate::cli::StatsArgs;
 use crate::error::Failure;
 use crate::output::human_bytes;
 
-pub fn run(cx: &mut Context, args: StatsArgs) -> Result<(), Failure> {
+pub(super) fn run(cx: &mut Context, args: StatsArgs) -> Result<(), Failure> {
     let stats = cx.store.stats()?;
     let mut out = BufWriter::new(std::io::stdout().lock());
     if args.json {

@@ -9,7 +9,7 @@ use crate::cli::TailArgs;
 use crate::error::Failure;
 use crate::output::print_event;
 
-pub fn run(cx: &mut Context, args: TailArgs) -> Result<(), Failure> {
+pub(super) fn run(cx: &mut Context, args: TailArgs) -> Result<(), Failure> {
     let filter = cx.filter(&args.filter)?;
     let store = &mut *cx.store;
     let mut out = std::io::stdout().lock();

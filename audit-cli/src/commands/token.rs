@@ -18,7 +18,7 @@ impl From<TokenError> for Failure {
     }
 }
 
-pub fn run(command: TokenCommand) -> Result<(), Failure> {
+pub(super) fn run(command: TokenCommand) -> Result<(), Failure> {
     let mut out = BufWriter::new(std::io::stdout().lock());
     match command {
         TokenCommand::Create(args) => {

@@ -15,7 +15,7 @@ use crate::error::Failure;
 /// The longest checkpoint file read.
 const MAX_CHECKPOINT_FILE: u64 = 64 * 1024;
 
-pub fn run(cx: &mut Context, args: VerifyArgs) -> Result<(), Failure> {
+pub(super) fn run(cx: &mut Context, args: VerifyArgs) -> Result<(), Failure> {
     let mut keys = Vec::new();
     for path in &args.public_keys {
         keys.extend(VerifierKey::read_file(path).map_err(Failure::usage)?);

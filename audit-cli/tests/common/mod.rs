@@ -11,13 +11,13 @@ use audit_core::{Actor, AuditEvent, Diff};
 use chrono::{Duration, TimeZone, Utc};
 use uuid::Uuid;
 
-pub struct Fixture {
+pub(crate) struct Fixture {
     pub dir: PathBuf,
     pub url: String,
 }
 
 impl Fixture {
-    pub fn new(name: &str, events: usize) -> Self {
+    pub(crate) fn new(name: &str, events: usize) -> Self {
         let dir = std::env::temp_dir().join(format!("audit-cli-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -30,7 +30,7 @@ impl Fixture {
         }
     }
 
-    pub fn run(&self, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_audit"))
             .arg("--store")
             .arg(&self.url)
@@ -40,7 +40,7 @@ impl Fixture {
             .expect("the audit binary runs")
     }
 
-    pub fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.join(name)
     }
 }
@@ -51,7 +51,7 @@ impl Drop for Fixture {
     }
 }
 
-pub fn events_for_test(n: usize, offset: usize) -> Vec<AuditEvent> {
+pub(crate) fn events_for_test(n: usize, offset: usize) -> Vec<AuditEvent> {
     let start = Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap();
     (offset..offset + n)
         .map(|i| AuditEvent {
@@ -78,6 +78,6 @@ pub fn events_for_test(n: usize, offset: usize) -> Vec<AuditEvent> {
         .collect()
 }
 
-pub fn text(bytes: &[u8]) -> String {
+pub(crate) fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }

@@ -1,94 +1,4 @@
-//! The auditor: records events and delivers them to the backends in the background.
-//!
-//! An [`Auditor`] owns the pipeline. Recording an event runs each backend's
-//! [filter](crate::Backend::with_filter) on the caller's thread, then puts the event on a
-//! bounded queue per backend that takes it; each backend has a worker thread that takes
-//! events off its queue in batches and calls [`Backend::write_batch`]. A slow or failing
-//! backend therefore never delays or stops the others. The caller's cost is building the
-//! event and a mutex-protected push (the fast path); no async runtime is needed, and
-//! recording never waits for I/O.
-//!
-//! ```
-//! use audit_core::{action, Actor, Auditable, Auditor, RequestContext};
-//! use audit_core::backends::{Match, MemoryBackend};
-//!
-//! #[derive(Auditable, Clone)]
-//! #[audit(resource = "workspace", actions(create, write, delete))]
-//! struct Workspace {
-//!     #[audit(track, id)] id: u64,
-//!     #[audit(track, target)] name: String,
-//!     #[audit(track)] ttl: Option<i64>,
-//! }
-//!
-//! let memory = MemoryBackend::new();
-//! let auditor = Auditor::builder().backend(memory.clone()).build()?;
-//!
-//! // In a request handler:
-//! let ctx = RequestContext::new(Actor::new("u-1", "alice", "alice@example.com"));
-//! let ws = Workspace { id: 1, name: "dev".into(), ttl: None };
-//! {
-//!     let mut audit = auditor.request::<Workspace>(&ctx, action::WRITE);
-//!     audit.set_old(ws.clone());
-//!     let updated = Workspace { ttl: Some(3600), ..ws.clone() };
-//!     audit.set_new(updated);
-//!     audit.set_status(200);
-//! } // recorded here, on drop (or call `audit.commit()`)
-//!
-//! auditor.flush();
-//! assert!(memory.contains(Match::action("write").resource_type("workspace").username("alice")));
-//! # Ok::<(), std::io::Error>(())
-//! ```
-//!
-//! # Overflow
-//!
-//! Each backend's queue holds at most [`AuditorBuilder::queue_capacity`] events. What
-//! happens when it is full is the [`Overflow`] policy, chosen once for the auditor:
-//!
-//! * [`Overflow::Block`] (default): the recording thread waits for room. Nothing is lost
-//!   while the process runs; a stuck backend eventually stalls the callers (in an async
-//!   handler, a stalled worker thread of the executor).
-//! * [`Overflow::FailClosed`]: recording returns [`RecordError::QueueFull`] so the request
-//!   can fail instead of going unaudited (Vault's model). The event is then queued for no
-//!   backend at all (all-or-nothing across the backends that take it).
-//! * [`Overflow::DropNewest`]: the event is dropped for the full backend only, counted in
-//!   [`BackendStats::dropped`], and recording succeeds (fail-open).
-//!
-//! # Transient failures
-//!
-//! A batch that fails with a [retryable](crate::BackendError::retryable) error (a dropped
-//! connection, a locked database) is written again after a pause that grows exponentially,
-//! with jitter, for at most [`RetryPolicy::max_elapsed`] (30 s by default; set it with
-//! [`AuditorBuilder::retry`]). Only then is the batch counted as failed and reported. Each
-//! new attempt counts in [`BackendStats::retries`]. A failure that names the events at fault
-//! ([`rejected`](crate::BackendError::rejected)) is not retried: only those events count as
-//! failed. While a backend retries, its queue fills up as it would behind a slow backend.
-//!
-//! # In async code
-//!
-//! Recording never waits for I/O: it filters the event and pushes it on the queues, which
-//! takes well under a microsecond (see `BENCHMARKS.md`), so it is fine to call from an async
-//! handler. The one case where it waits is a full queue under [`Overflow::Block`]: size the
-//! queue for your bursts, or choose [`Overflow::DropNewest`] or [`Overflow::FailClosed`] if
-//! an executor thread must never wait. No async runtime is needed: the workers are plain
-//! threads. A [`RequestAudit`](crate::RequestAudit) guard is `Send` when `T` is, so it can be
-//! held across `.await`.
-//!
-//! # Guarantees, and what a crash loses
-//!
-//! * Every event accepted for a backend ends up counted exactly once as `written` or
-//!   `failed` (a panicking backend counts as failed), in recording order per backend.
-//! * [`Auditor::flush`] returns once every event accepted before the call is written (or
-//!   its failure counted) and the backends were flushed; [`Auditor::shutdown`] (also run when
-//!   the last clone of the auditor is dropped) does the same for every accepted event, then
-//!   stops the workers. Events recorded after shutdown are refused with
-//!   [`RecordError::Closed`]. A backend that never returns makes these wait forever;
-//!   [`Auditor::shutdown_timeout`] bounds the wait (for a deployment's grace period) and
-//!   says whether everything drained. A backend that is retrying stops retrying at that
-//!   deadline and counts its batch as failed.
-//! * The queues live in memory: **events still queued when the process crashes or is
-//!   killed are lost**, as are events a backend buffered and had not flushed. Call
-//!   `shutdown()` (or `flush()`) before exiting, and choose a store backend that commits
-//!   each batch if a crash must not lose what was already written.
+//! The [`Auditor`] and its builder; the guide to the pipeline is on [`Auditor`].
 
 mod lane;
 mod retry;
@@ -113,7 +23,7 @@ use crate::backend::Backend;
 use crate::event::EventBuilder;
 use crate::{Actor, AuditEvent, Auditable};
 
-/// What recording does when a backend's queue is full. See the [module docs](self).
+/// What recording does when a backend's queue is full. See [Overflow](Auditor#overflow) in [`Auditor`]'s docs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Overflow {
@@ -331,7 +241,99 @@ impl AuditorBuilder {
 }
 
 /// Records audit events and delivers them to backends. Cheap to clone (an `Arc`); every
-/// clone feeds the same pipeline. See the [module docs](self).
+/// clone feeds the same pipeline.
+///
+/// The auditor: records events and delivers them to the backends in the background.
+///
+/// An [`Auditor`] owns the pipeline. Recording an event runs each backend's
+/// [filter](crate::Backend::with_filter) on the caller's thread, then puts the event on a
+/// bounded queue per backend that takes it; each backend has a worker thread that takes
+/// events off its queue in batches and calls [`Backend::write_batch`]. A slow or failing
+/// backend therefore never delays or stops the others. The caller's cost is building the
+/// event and a mutex-protected push (the fast path); no async runtime is needed, and
+/// recording never waits for I/O.
+///
+/// ```
+/// use audit_core::{action, Actor, Auditable, Auditor, RequestContext};
+/// use audit_core::backends::{Match, MemoryBackend};
+///
+/// #[derive(Auditable, Clone)]
+/// #[audit(resource = "workspace", actions(create, write, delete))]
+/// struct Workspace {
+///     #[audit(track, id)] id: u64,
+///     #[audit(track, target)] name: String,
+///     #[audit(track)] ttl: Option<i64>,
+/// }
+///
+/// let memory = MemoryBackend::new();
+/// let auditor = Auditor::builder().backend(memory.clone()).build()?;
+///
+/// // In a request handler:
+/// let ctx = RequestContext::new(Actor::new("u-1", "alice", "alice@example.com"));
+/// let ws = Workspace { id: 1, name: "dev".into(), ttl: None };
+/// {
+///     let mut audit = auditor.request::<Workspace>(&ctx, action::WRITE);
+///     audit.set_old(ws.clone());
+///     let updated = Workspace { ttl: Some(3600), ..ws.clone() };
+///     audit.set_new(updated);
+///     audit.set_status(200);
+/// } // recorded here, on drop (or call `audit.commit()`)
+///
+/// auditor.flush();
+/// assert!(memory.contains(Match::action("write").resource_type("workspace").username("alice")));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// # Overflow
+///
+/// Each backend's queue holds at most [`AuditorBuilder::queue_capacity`] events. What
+/// happens when it is full is the [`Overflow`] policy, chosen once for the auditor:
+///
+/// * [`Overflow::Block`] (default): the recording thread waits for room. Nothing is lost
+///   while the process runs; a stuck backend eventually stalls the callers (in an async
+///   handler, a stalled worker thread of the executor).
+/// * [`Overflow::FailClosed`]: recording returns [`RecordError::QueueFull`] so the request
+///   can fail instead of going unaudited (Vault's model). The event is then queued for no
+///   backend at all (all-or-nothing across the backends that take it).
+/// * [`Overflow::DropNewest`]: the event is dropped for the full backend only, counted in
+///   [`BackendStats::dropped`], and recording succeeds (fail-open).
+///
+/// # Transient failures
+///
+/// A batch that fails with a [retryable](crate::BackendError::retryable) error (a dropped
+/// connection, a locked database) is written again after a pause that grows exponentially,
+/// with jitter, for at most [`RetryPolicy::max_elapsed`] (30 s by default; set it with
+/// [`AuditorBuilder::retry`]). Only then is the batch counted as failed and reported. Each
+/// new attempt counts in [`BackendStats::retries`]. A failure that names the events at fault
+/// ([`rejected`](crate::BackendError::rejected)) is not retried: only those events count as
+/// failed. While a backend retries, its queue fills up as it would behind a slow backend.
+///
+/// # In async code
+///
+/// Recording never waits for I/O: it filters the event and pushes it on the queues, which
+/// takes well under a microsecond (see `BENCHMARKS.md`), so it is fine to call from an async
+/// handler. The one case where it waits is a full queue under [`Overflow::Block`]: size the
+/// queue for your bursts, or choose [`Overflow::DropNewest`] or [`Overflow::FailClosed`] if
+/// an executor thread must never wait. No async runtime is needed: the workers are plain
+/// threads. A [`RequestAudit`](crate::RequestAudit) guard is `Send` when `T` is, so it can be
+/// held across `.await`.
+///
+/// # Guarantees, and what a crash loses
+///
+/// * Every event accepted for a backend ends up counted exactly once as `written` or
+///   `failed` (a panicking backend counts as failed), in recording order per backend.
+/// * [`Auditor::flush`] returns once every event accepted before the call is written (or
+///   its failure counted) and the backends were flushed; [`Auditor::shutdown`] (also run when
+///   the last clone of the auditor is dropped) does the same for every accepted event, then
+///   stops the workers. Events recorded after shutdown are refused with
+///   [`RecordError::Closed`]. A backend that never returns makes these wait forever;
+///   [`Auditor::shutdown_timeout`] bounds the wait (for a deployment's grace period) and
+///   says whether everything drained. A backend that is retrying stops retrying at that
+///   deadline and counts its batch as failed.
+/// * The queues live in memory: **events still queued when the process crashes or is
+///   killed are lost**, as are events a backend buffered and had not flushed. Call
+///   `shutdown()` (or `flush()`) before exiting, and choose a store backend that commits
+///   each batch if a crash must not lose what was already written.
 #[derive(Clone)]
 pub struct Auditor {
     inner: Arc<Inner>,

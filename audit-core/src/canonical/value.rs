@@ -150,18 +150,18 @@ mod private {
 }
 
 mod tag {
-    pub const NULL: u8 = b'n';
-    pub const FALSE: u8 = b'f';
-    pub const TRUE: u8 = b't';
-    pub const ZERO: u8 = b'0';
-    pub const POSITIVE: u8 = b'+';
-    pub const NEGATIVE: u8 = b'-';
-    pub const STRING: u8 = b's';
-    pub const ARRAY_START: u8 = b'[';
-    pub const ARRAY_END: u8 = b']';
-    pub const OBJECT_START: u8 = b'{';
-    pub const OBJECT_END: u8 = b'}';
-    pub const KEY: u8 = b'k';
+    pub(super) const NULL: u8 = b'n';
+    pub(super) const FALSE: u8 = b'f';
+    pub(super) const TRUE: u8 = b't';
+    pub(super) const ZERO: u8 = b'0';
+    pub(super) const POSITIVE: u8 = b'+';
+    pub(super) const NEGATIVE: u8 = b'-';
+    pub(super) const STRING: u8 = b's';
+    pub(super) const ARRAY_START: u8 = b'[';
+    pub(super) const ARRAY_END: u8 = b']';
+    pub(super) const OBJECT_START: u8 = b'{';
+    pub(super) const OBJECT_END: u8 = b'}';
+    pub(super) const KEY: u8 = b'k';
 }
 
 fn put_len(sink: &mut impl Sink, len: usize) {
@@ -878,7 +878,7 @@ mod tests {
             map: BTreeMap<u32, ()>,
         }
         mod serde_bytes_like {
-            pub struct Bytes(pub &'static [u8]);
+            pub(crate) struct Bytes(pub &'static [u8]);
             impl serde::Serialize for Bytes {
                 fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                     s.serialize_bytes(self.0)

@@ -14,7 +14,7 @@ use uuid::Uuid;
     actions(create, write, delete),
     icon = "/icon/workspace.svg"
 )]
-pub struct Workspace {
+pub(crate) struct Workspace {
     #[audit(track, id)]
     pub id: Uuid,
     #[audit(track, target)]
@@ -27,7 +27,7 @@ pub struct Workspace {
     pub agent_token: String,
 }
 
-pub fn workspace() -> Workspace {
+pub(crate) fn workspace() -> Workspace {
     Workspace {
         id: Uuid::parse_str("ca5647e0-ef50-4202-a246-717e04447380").unwrap(),
         name: "linux-container".into(),
@@ -37,19 +37,19 @@ pub fn workspace() -> Workspace {
     }
 }
 
-pub const FIXED_ID: &str = "0188b2a4-7d6e-7c2a-9f4b-3a1d2e5f6a7b";
-pub const FIXED_TIME: &str = "2023-06-13T03:43:29.230422Z";
+pub(crate) const FIXED_ID: &str = "0188b2a4-7d6e-7c2a-9f4b-3a1d2e5f6a7b";
+pub(crate) const FIXED_TIME: &str = "2023-06-13T03:43:29.230422Z";
 
-pub fn fixed_id() -> Uuid {
+pub(crate) fn fixed_id() -> Uuid {
     Uuid::parse_str(FIXED_ID).unwrap()
 }
 
-pub fn fixed_time() -> DateTime<Utc> {
+pub(crate) fn fixed_time() -> DateTime<Utc> {
     FIXED_TIME.parse().unwrap()
 }
 
 /// Fails every batch.
-pub struct FailingBackend;
+pub(crate) struct FailingBackend;
 
 impl Backend for FailingBackend {
     fn name(&self) -> &str {
@@ -63,7 +63,7 @@ impl Backend for FailingBackend {
 /// Fails its first `failures` attempts with a retryable error (a dropped connection), then
 /// writes; counts every attempt.
 #[derive(Clone, Default)]
-pub struct FlakyBackend {
+pub(crate) struct FlakyBackend {
     pub failures: usize,
     pub attempts: Arc<Mutex<usize>>,
     pub written: Arc<Mutex<Vec<AuditEvent>>>,
@@ -86,7 +86,7 @@ impl Backend for FlakyBackend {
 
 /// Writes every event except those with action `bad`, which it names as rejected.
 #[derive(Clone, Default)]
-pub struct PickyBackend {
+pub(crate) struct PickyBackend {
     pub attempts: Arc<Mutex<usize>>,
     pub written: Arc<Mutex<Vec<AuditEvent>>>,
 }
@@ -115,7 +115,7 @@ impl Backend for PickyBackend {
 
 /// Counts events, sleeping `delay` per batch; records the largest batch seen.
 #[derive(Clone, Default)]
-pub struct SlowBackend {
+pub(crate) struct SlowBackend {
     pub delay: Duration,
     pub seen: Arc<Mutex<(usize, usize)>>, // (events, largest batch)
 }
@@ -135,18 +135,18 @@ impl Backend for SlowBackend {
 
 /// Blocks in `write_batch` until opened: makes queues fill up deterministically.
 #[derive(Clone, Default)]
-pub struct Gate {
+pub(crate) struct Gate {
     state: Arc<(Mutex<(bool, usize)>, Condvar)>, // (open, batches entered)
 }
 
 impl Gate {
-    pub fn open(&self) {
+    pub(crate) fn open(&self) {
         let (m, c) = &*self.state;
         m.lock().unwrap().0 = true;
         c.notify_all();
     }
     /// Waits until the worker is inside `write_batch` (holding its first batch).
-    pub fn wait_entered(&self) {
+    pub(crate) fn wait_entered(&self) {
         let (m, c) = &*self.state;
         let mut s = m.lock().unwrap();
         while s.1 == 0 {
@@ -155,13 +155,13 @@ impl Gate {
     }
 }
 
-pub struct GateBackend {
+pub(crate) struct GateBackend {
     pub gate: Gate,
     pub written: Arc<Mutex<Vec<AuditEvent>>>,
 }
 
 impl GateBackend {
-    pub fn new(gate: &Gate) -> Self {
+    pub(crate) fn new(gate: &Gate) -> Self {
         GateBackend {
             gate: gate.clone(),
             written: Arc::default(),
@@ -190,20 +190,20 @@ impl Backend for GateBackend {
     }
 }
 
-pub fn event(action: &str) -> AuditEvent {
+pub(crate) fn event(action: &str) -> AuditEvent {
     AuditEvent::builder(action).resource_type("thing").build()
 }
 
 /// A `tracing` subscriber that keeps every event as one line: `LEVEL target field=value …`.
 #[cfg(feature = "tracing")]
 #[derive(Clone, Default)]
-pub struct TracingCapture(Arc<Mutex<Vec<String>>>);
+pub(crate) struct TracingCapture(Arc<Mutex<Vec<String>>>);
 
 #[cfg(feature = "tracing")]
 impl TracingCapture {
     /// The process-wide capture, installed once as the global default (the tracing backend
     /// emits from its worker thread, where a scoped default would not apply).
-    pub fn global() -> TracingCapture {
+    pub(crate) fn global() -> TracingCapture {
         static CAPTURE: std::sync::OnceLock<TracingCapture> = std::sync::OnceLock::new();
         CAPTURE
             .get_or_init(|| {
@@ -215,7 +215,7 @@ impl TracingCapture {
     }
 
     /// The captured events, one line each.
-    pub fn lines(&self) -> Vec<String> {
+    pub(crate) fn lines(&self) -> Vec<String> {
         self.0.lock().unwrap().clone()
     }
 }

@@ -4,8 +4,8 @@
 #![allow(dead_code)]
 
 #[macro_use]
-pub mod previous;
-pub mod unprivileged;
+pub(crate) mod previous;
+pub(crate) mod unprivileged;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -15,14 +15,14 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use uuid::Uuid;
 
 /// The environment variable that gives a re-run test binary its role.
-pub const ROLE: &str = "AUDIT_STORE_TEST_ROLE";
+pub(crate) const ROLE: &str = "AUDIT_STORE_TEST_ROLE";
 
-pub fn base_time() -> DateTime<Utc> {
+pub(crate) fn base_time() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2024, 3, 1, 0, 0, 0).single().unwrap()
 }
 
 /// `n` events with ids unique to `source`, a minute apart from `start`.
-pub fn events(source: u32, n: usize, start: DateTime<Utc>) -> Vec<AuditEvent> {
+pub(crate) fn events(source: u32, n: usize, start: DateTime<Utc>) -> Vec<AuditEvent> {
     (0..n)
         .map(|i| {
             let mut e = AuditEvent::builder(["create", "write", "delete"][i % 3])
@@ -42,7 +42,7 @@ pub fn events(source: u32, n: usize, start: DateTime<Utc>) -> Vec<AuditEvent> {
 }
 
 /// A fresh directory for one test.
-pub fn temp_dir(name: &str) -> PathBuf {
+pub(crate) fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("audit-store-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -51,7 +51,7 @@ pub fn temp_dir(name: &str) -> PathBuf {
 
 /// The Postgres named by `AUDIT_TEST_POSTGRES_URL`, or `None` (with the reason printed) when
 /// it is unset outside CI. In CI an unset variable fails the test.
-pub fn postgres_url() -> Option<String> {
+pub(crate) fn postgres_url() -> Option<String> {
     match std::env::var("AUDIT_TEST_POSTGRES_URL") {
         Ok(url) => Some(url),
         Err(_) => {
@@ -74,26 +74,26 @@ pub fn postgres_url() -> Option<String> {
 }
 
 /// A superuser connection to the test Postgres.
-pub fn admin(url: &str) -> postgres::Client {
+pub(crate) fn admin(url: &str) -> postgres::Client {
     postgres::Client::connect(url, postgres::NoTls)
         .unwrap_or_else(|e| panic!("Postgres at AUDIT_TEST_POSTGRES_URL is unreachable: {e}"))
 }
 
 /// Drops `schema` (and everything in it) so a test starts from nothing.
-pub fn drop_schema(url: &str, schema: &str) {
+pub(crate) fn drop_schema(url: &str, schema: &str) {
     admin(url)
         .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
         .unwrap();
 }
 
 /// `url` with a query parameter added.
-pub fn with_param(url: &str, key: &str, value: &str) -> String {
+pub(crate) fn with_param(url: &str, key: &str, value: &str) -> String {
     let sep = if url.contains('?') { '&' } else { '?' };
     format!("{url}{sep}{key}={value}")
 }
 
 /// This test binary, run again to execute only `test` (which acts on `role`).
-pub fn rerun(test: &str, role: &str) -> Command {
+pub(crate) fn rerun(test: &str, role: &str) -> Command {
     let mut command = Command::new(std::env::current_exe().unwrap());
     command
         .args([test, "--exact", "--nocapture", "--test-threads=1"])
@@ -102,13 +102,13 @@ pub fn rerun(test: &str, role: &str) -> Command {
 }
 
 /// The role this process was re-run with, if any.
-pub fn role() -> Option<String> {
+pub(crate) fn role() -> Option<String> {
     std::env::var(ROLE).ok()
 }
 
 /// Starts `command` as writer number `source` (in `AUDIT_STORE_TEST_SOURCE`), its output
 /// captured.
-pub fn start_writer(mut command: Command, source: u32) -> std::process::Child {
+pub(crate) fn start_writer(mut command: Command, source: u32) -> std::process::Child {
     command
         .env("AUDIT_STORE_TEST_SOURCE", source.to_string())
         .stdout(std::process::Stdio::piped())
@@ -118,7 +118,7 @@ pub fn start_writer(mut command: Command, source: u32) -> std::process::Child {
 }
 
 /// The writer number a re-run process was given.
-pub fn writer_source() -> u32 {
+pub(crate) fn writer_source() -> u32 {
     std::env::var("AUDIT_STORE_TEST_SOURCE")
         .unwrap()
         .parse()
@@ -126,7 +126,7 @@ pub fn writer_source() -> u32 {
 }
 
 /// Waits for each child and asserts it succeeded.
-pub fn wait_all(children: Vec<std::process::Child>) {
+pub(crate) fn wait_all(children: Vec<std::process::Child>) {
     for (i, child) in children.into_iter().enumerate() {
         assert_success(
             &format!("writer process {i}"),
@@ -137,7 +137,7 @@ pub fn wait_all(children: Vec<std::process::Child>) {
 
 /// Appends two events, one with `plan: pro`, and checks that a filter on `plan` (a key the
 /// store was opened to index) finds that one.
-pub fn filter_by_declared_key(store: &mut dyn audit_core::store::Store) {
+pub(crate) fn filter_by_declared_key(store: &mut dyn audit_core::store::Store) {
     let mut e = events(1, 2, base_time());
     e[0].additional_fields.insert("plan".into(), "pro".into());
     store.append(&e).unwrap();
@@ -153,7 +153,9 @@ pub fn filter_by_declared_key(store: &mut dyn audit_core::store::Store) {
 
 /// Fills a store of the previous version out of time order (a newer batch first, then an
 /// older one); returns its events in time order.
-pub fn fill_out_of_time_order(previous: &mut dyn previous::PreviousAppend) -> Vec<AuditEvent> {
+pub(crate) fn fill_out_of_time_order(
+    previous: &mut dyn previous::PreviousAppend,
+) -> Vec<AuditEvent> {
     let late = events(1, 4, base_time() + Duration::days(2));
     let early = events(2, 3, base_time());
     previous.append(&late);
@@ -163,7 +165,7 @@ pub fn fill_out_of_time_order(previous: &mut dyn previous::PreviousAppend) -> Ve
 
 /// Asserts a migrated store numbered `in_time_order` 1, 2, 3, …, and numbers what is
 /// appended next after them.
-pub fn assert_numbered_in_order(
+pub(crate) fn assert_numbered_in_order(
     store: &mut dyn audit_core::store::Store,
     in_time_order: &[AuditEvent],
 ) {
@@ -183,7 +185,7 @@ pub fn assert_numbered_in_order(
 }
 
 /// Asserts a child process succeeded, showing its output if not.
-pub fn assert_success(what: &str, out: &Output) {
+pub(crate) fn assert_success(what: &str, out: &Output) {
     assert!(
         out.status.success(),
         "{what} failed ({}):\nstdout: {}\nstderr: {}",

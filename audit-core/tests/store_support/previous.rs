@@ -14,7 +14,7 @@ use postgres::types::Type;
 use serde_json::Value;
 
 /// SQLite, version 1 (`PRAGMA user_version = 1`).
-pub const SQLITE_PREVIOUS_SCHEMA: &str = "CREATE TABLE audit_logs (
+pub(crate) const SQLITE_PREVIOUS_SCHEMA: &str = "CREATE TABLE audit_logs (
         id BLOB PRIMARY KEY NOT NULL, time INTEGER NOT NULL, actor_id TEXT NOT NULL,
         username TEXT NOT NULL COLLATE NOCASE, email TEXT NOT NULL COLLATE NOCASE,
         organization_id TEXT, ip TEXT, user_agent TEXT, resource_type TEXT NOT NULL,
@@ -34,7 +34,7 @@ pub const SQLITE_PREVIOUS_SCHEMA: &str = "CREATE TABLE audit_logs (
         PRIMARY KEY (resource_type, action)) WITHOUT ROWID;";
 
 /// Postgres, version 1 (`audit_migrations` holds version 1).
-pub const POSTGRES_PREVIOUS_SCHEMA: &str = "CREATE TABLE audit_logs (
+pub(crate) const POSTGRES_PREVIOUS_SCHEMA: &str = "CREATE TABLE audit_logs (
         id uuid NOT NULL, time timestamptz NOT NULL, actor_id text NOT NULL,
         username text NOT NULL, email text NOT NULL, organization_id text, ip inet,
         user_agent text, resource_type text NOT NULL, resource_id text NOT NULL,
@@ -110,19 +110,19 @@ const PREVIOUS_COLUMNS: &str = "id, time, actor_id, username, email, organizatio
     status_code, additional_fields, request_id";
 
 /// The previous append path of one store.
-pub trait PreviousAppend {
+pub(crate) trait PreviousAppend {
     fn append(&mut self, events: &[AuditEvent]);
 }
 
 /// The SQLite store's append before log positions: a deferred transaction, one prepared
 /// insert per event, the recorded actions, commit.
 #[cfg(feature = "sqlite")]
-pub struct SqlitePrevious(pub rusqlite::Connection);
+pub(crate) struct SqlitePrevious(pub rusqlite::Connection);
 
 #[cfg(feature = "sqlite")]
 impl SqlitePrevious {
     /// A new store of version 1 at `path`.
-    pub fn create(path: &Path) -> Self {
+    pub(crate) fn create(path: &Path) -> Self {
         let conn = rusqlite::Connection::open(path).unwrap();
         conn.busy_timeout(Duration::from_secs(10)).unwrap();
         conn.pragma_update(None, "journal_mode", "WAL").unwrap();
@@ -159,11 +159,11 @@ impl PreviousAppend for SqlitePrevious {
 
 /// The Postgres store's append before log positions: one transaction with a binary `COPY`
 /// and the recorded actions.
-pub struct PostgresPrevious(pub postgres::Client);
+pub(crate) struct PostgresPrevious(pub postgres::Client);
 
 impl PostgresPrevious {
     /// A new store of version 1 in `schema`, which must not exist.
-    pub fn create(url: &str, schema: &str) -> Self {
+    pub(crate) fn create(url: &str, schema: &str) -> Self {
         let mut client = postgres::Client::connect(url, postgres::NoTls).unwrap();
         client
             .batch_execute(&format!(
@@ -178,7 +178,7 @@ impl PostgresPrevious {
 }
 
 /// The Postgres types of the previous columns, in order.
-pub const POSTGRES_EVENT_TYPES: &[Type] = &[
+pub(crate) const POSTGRES_EVENT_TYPES: &[Type] = &[
     Type::UUID,
     Type::TIMESTAMPTZ,
     Type::TEXT,
@@ -200,7 +200,7 @@ pub const POSTGRES_EVENT_TYPES: &[Type] = &[
 
 /// Writes `e` to a binary `COPY` of the previous columns ([`POSTGRES_EVENT_TYPES`]), after a
 /// leading log position if given, converting each field as the Postgres store did.
-pub fn copy_event(writer: &mut BinaryCopyInWriter<'_>, e: &AuditEvent, seq: Option<i64>) {
+pub(crate) fn copy_event(writer: &mut BinaryCopyInWriter<'_>, e: &AuditEvent, seq: Option<i64>) {
     let diff = serde_json::to_value(&e.diff).unwrap();
     let additional = Value::Object(e.additional_fields.clone());
     let status = i32::from(e.status_code);
@@ -249,7 +249,7 @@ fn pairs(events: &[AuditEvent]) -> std::collections::BTreeSet<(&str, &str)> {
 }
 
 /// SQLite, version 2: version 1 and its migration to log positions.
-pub const SQLITE_V2_MIGRATION: &str =
+pub(crate) const SQLITE_V2_MIGRATION: &str =
     "ALTER TABLE audit_logs ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
     UPDATE audit_logs SET seq = numbered.n
         FROM (SELECT id, row_number() OVER (ORDER BY time, id) AS n FROM audit_logs) AS numbered
@@ -266,12 +266,12 @@ pub const SQLITE_V2_MIGRATION: &str =
 /// each event's id, one prepared insert per new event numbered after the head, the recorded
 /// actions, the head.
 #[cfg(feature = "sqlite")]
-pub struct SqliteV2(pub rusqlite::Connection);
+pub(crate) struct SqliteV2(pub rusqlite::Connection);
 
 #[cfg(feature = "sqlite")]
 impl SqliteV2 {
     /// A new store of version 2 at `path`.
-    pub fn create(path: &Path) -> Self {
+    pub(crate) fn create(path: &Path) -> Self {
         let SqlitePrevious(conn) = SqlitePrevious::create(path);
         conn.execute_batch(SQLITE_V2_MIGRATION).unwrap();
         conn.pragma_update(None, "user_version", 2).unwrap();

@@ -8,14 +8,14 @@ use std::path::Path;
 use std::process::Command;
 
 /// Whether this process runs as root.
-pub fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
 
 /// A command running `program`: as it is when this process is not root; as root, through
 /// `setpriv` as user and group 65534 (nobody), from a copy in a fresh directory under
 /// `scratch` that anyone can enter (the original may sit where that user cannot).
-pub fn command(program: &Path, scratch: &Path) -> Command {
+pub(crate) fn command(program: &Path, scratch: &Path) -> Command {
     if !is_root() {
         return Command::new(program);
     }

@@ -16,7 +16,7 @@ use tokio::net::TcpStream;
 /// The program's `--flag value` pairs, or `None` when this process is the server child
 /// (started with `serve STORE TOKENS`; it has served and exited by then). A flag that is not
 /// in `known` stops the program.
-pub fn flags_or_serve(known: &[&str]) -> Option<HashMap<String, String>> {
+pub(crate) fn flags_or_serve(known: &[&str]) -> Option<HashMap<String, String>> {
     let mut args = std::env::args().skip(1);
     if std::env::args().nth(1).as_deref() == Some("serve") {
         args.next();
@@ -40,7 +40,11 @@ pub fn flags_or_serve(known: &[&str]) -> Option<HashMap<String, String>> {
 }
 
 /// The value of `flag`, parsed, or `default`.
-pub fn flag<T: std::str::FromStr>(flags: &HashMap<String, String>, flag: &str, default: T) -> T {
+pub(crate) fn flag<T: std::str::FromStr>(
+    flags: &HashMap<String, String>,
+    flag: &str,
+    default: T,
+) -> T {
     flags.get(flag).map_or(default, |v| {
         v.parse()
             .unwrap_or_else(|_| panic!("{flag} {v:?} is not a valid value"))
@@ -48,7 +52,7 @@ pub fn flag<T: std::str::FromStr>(flags: &HashMap<String, String>, flag: &str, d
 }
 
 /// The child process: serve `store` to the holders of `tokens` until stdin closes.
-pub fn serve(store: &str, tokens: &str) {
+pub(crate) fn serve(store: &str, tokens: &str) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -87,10 +91,10 @@ pub fn serve(store: &str, tokens: &str) {
 }
 
 /// Where the examples keep their token file (and, by default, their SQLite store).
-pub const DIR: &str = "target/load";
+pub(crate) const DIR: &str = "target/load";
 
 /// The store at `url`, seeded to `events` events.
-pub fn seeded(url: &str, events: u64) -> Box<dyn Store> {
+pub(crate) fn seeded(url: &str, events: u64) -> Box<dyn Store> {
     std::fs::create_dir_all(DIR).unwrap();
     let mut store = audit_core::store::open(url).unwrap();
     seed(&mut *store, events);
@@ -98,7 +102,7 @@ pub fn seeded(url: &str, events: u64) -> Box<dyn Store> {
 }
 
 /// A new owner token named `user`, in the examples' token file: (the file, the token).
-pub fn owner_token(user: &str) -> (audit_http::tokens::TokenFile, String) {
+pub(crate) fn owner_token(user: &str) -> (audit_http::tokens::TokenFile, String) {
     let tokens = audit_http::tokens::TokenFile::new(std::path::Path::new(DIR).join("tokens.json"));
     let token = tokens
         .create(user, "owner", &[])
@@ -109,7 +113,7 @@ pub fn owner_token(user: &str) -> (audit_http::tokens::TokenFile, String) {
 }
 
 /// Appends events until the store holds `n`.
-pub fn seed(store: &mut dyn Store, n: u64) {
+pub(crate) fn seed(store: &mut dyn Store, n: u64) {
     let have = store.stats().unwrap().rows;
     if have >= n {
         return;
@@ -142,19 +146,19 @@ pub fn seed(store: &mut dyn Store, n: u64) {
     eprintln!("seeded {} events in {:?}", n - have, started.elapsed());
 }
 
-pub struct Server {
+pub(crate) struct Server {
     pub child: Child,
     pub addr: String,
 }
 
 impl Server {
-    pub fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         drop(self.child.stdin.take());
         let _ = self.child.wait();
     }
 }
 
-pub fn start_server(store: &str, tokens: &str) -> Server {
+pub(crate) fn start_server(store: &str, tokens: &str) -> Server {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args(["serve", store, tokens])
         .stdin(Stdio::piped())
@@ -171,7 +175,7 @@ pub fn start_server(store: &str, tokens: &str) -> Server {
     }
 }
 
-pub fn percentile(samples: &mut [Duration], p: f64) -> Duration {
+pub(crate) fn percentile(samples: &mut [Duration], p: f64) -> Duration {
     if samples.is_empty() {
         return Duration::ZERO;
     }
@@ -180,9 +184,9 @@ pub fn percentile(samples: &mut [Duration], p: f64) -> Duration {
     samples[rank]
 }
 
-pub type Sender = hyper::client::conn::http1::SendRequest<http_body_util::Empty<Bytes>>;
+pub(crate) type Sender = hyper::client::conn::http1::SendRequest<http_body_util::Empty<Bytes>>;
 
-pub async fn connect(addr: &str) -> Sender {
+pub(crate) async fn connect(addr: &str) -> Sender {
     let stream = TcpStream::connect(addr).await.unwrap();
     stream.set_nodelay(true).unwrap();
     let (sender, connection) =
@@ -193,7 +197,7 @@ pub async fn connect(addr: &str) -> Sender {
     sender
 }
 
-pub fn request(
+pub(crate) fn request(
     addr: &str,
     path: &str,
     token: Option<&str>,
@@ -205,7 +209,7 @@ pub fn request(
     r.body(http_body_util::Empty::new()).unwrap()
 }
 
-pub async fn get(addr: &str, path: &str, token: Option<&str>) -> u16 {
+pub(crate) async fn get(addr: &str, path: &str, token: Option<&str>) -> u16 {
     let mut sender = connect(addr).await;
     let response = sender
         .send_request(request(addr, path, token))

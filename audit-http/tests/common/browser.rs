@@ -13,12 +13,12 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
 /// The window of every session (the wide layout).
-pub const WIDE: (u32, u32) = (1400, 1000);
+pub(crate) const WIDE: (u32, u32) = (1400, 1000);
 /// The narrow layout's width.
-pub const NARROW: u32 = 400;
+pub(crate) const NARROW: u32 = 400;
 
 /// A headless Chromium under a chromedriver this harness started.
-pub struct Browser {
+pub(crate) struct Browser {
     pub client: Client,
     driver: Child,
     driver_port: u16,
@@ -27,7 +27,7 @@ pub struct Browser {
 
 /// What to start.
 #[derive(Clone, Copy, Default)]
-pub struct Options {
+pub(crate) struct Options {
     /// Turn JavaScript off (the page must work without it).
     pub no_script: bool,
 }
@@ -57,7 +57,7 @@ fn free_port() -> u16 {
 impl Browser {
     /// A browser, or `None` (with the reason printed) when Chromium or its driver is missing
     /// outside CI.
-    pub async fn start(options: Options) -> Option<Browser> {
+    pub(crate) async fn start(options: Options) -> Option<Browser> {
         let found = binary("AUDIT_TEST_CHROMIUM", "/usr/bin/chromium").and_then(|c| {
             Ok((
                 c,
@@ -150,7 +150,7 @@ impl Browser {
 
     /// Sets the viewport to `width` × `height` CSS pixels. Headless windows have a minimum
     /// width, so the size is emulated, as a phone's would be.
-    pub async fn resize(&mut self, width: u32, height: u32) {
+    pub(crate) async fn resize(&mut self, width: u32, height: u32) {
         self.cdp(
             "Emulation.setDeviceMetricsOverride",
             json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": false}),
@@ -159,7 +159,7 @@ impl Browser {
     }
 
     /// Runs a Chrome DevTools command through chromedriver.
-    pub async fn cdp(&self, command: &str, params: Value) -> Value {
+    pub(crate) async fn cdp(&self, command: &str, params: Value) -> Value {
         self.driver_command(
             "goog/cdp/execute",
             json!({"cmd": command, "params": params}),
@@ -168,7 +168,7 @@ impl Browser {
     }
 
     /// The browser console's messages since the last call (CSP violations land here).
-    pub async fn console(&self) -> Vec<String> {
+    pub(crate) async fn console(&self) -> Vec<String> {
         let logs = self
             .driver_command("se/log", json!({"type": "browser"}))
             .await;
@@ -215,7 +215,7 @@ impl Browser {
 
     /// Signs in through the viewer's token form at `base` (`http://host:port`) and waits for
     /// the log.
-    pub async fn sign_in(&self, base: &str, token: &str) {
+    pub(crate) async fn sign_in(&self, base: &str, token: &str) {
         self.goto(&format!("{base}/audit")).await;
         let field = self.find("input[name=token][type=password]").await;
         field.send_keys(token).await.unwrap();
@@ -228,7 +228,7 @@ impl Browser {
     }
 
     /// Runs `script` in the page and returns its value.
-    pub async fn eval(&self, script: &str) -> Value {
+    pub(crate) async fn eval(&self, script: &str) -> Value {
         self.client
             .execute(script, vec![])
             .await
@@ -236,7 +236,7 @@ impl Browser {
     }
 
     /// Opens `url`.
-    pub async fn goto(&self, url: &str) {
+    pub(crate) async fn goto(&self, url: &str) {
         self.client
             .goto(url)
             .await
@@ -244,7 +244,7 @@ impl Browser {
     }
 
     /// The element `css` selects (waiting up to 10 s for it).
-    pub async fn find(&self, css: &str) -> fantoccini::elements::Element {
+    pub(crate) async fn find(&self, css: &str) -> fantoccini::elements::Element {
         self.client
             .wait()
             .at_most(Duration::from_secs(10))
@@ -254,17 +254,17 @@ impl Browser {
     }
 
     /// Every element `css` selects now.
-    pub async fn find_all(&self, css: &str) -> Vec<fantoccini::elements::Element> {
+    pub(crate) async fn find_all(&self, css: &str) -> Vec<fantoccini::elements::Element> {
         self.client.find_all(Locator::Css(css)).await.unwrap()
     }
 
     /// The visible text of the element `css` selects.
-    pub async fn text(&self, css: &str) -> String {
+    pub(crate) async fn text(&self, css: &str) -> String {
         self.find(css).await.text().await.unwrap()
     }
 
     /// Waits (up to `wait`) until `script` returns `true`; panics with `what` otherwise.
-    pub async fn wait_until(&self, script: &str, wait: Duration, what: &str) {
+    pub(crate) async fn wait_until(&self, script: &str, wait: Duration, what: &str) {
         let deadline = Instant::now() + wait;
         loop {
             if self.eval(script).await == json!(true) {
@@ -276,22 +276,22 @@ impl Browser {
     }
 
     /// The current URL.
-    pub async fn url(&self) -> String {
+    pub(crate) async fn url(&self) -> String {
         self.client.current_url().await.unwrap().to_string()
     }
 
     /// The page's HTML as the browser holds it now.
-    pub async fn source(&self) -> String {
+    pub(crate) async fn source(&self) -> String {
         self.client.source().await.unwrap()
     }
 
     /// A PNG of the viewport.
-    pub async fn screenshot(&self) -> Vec<u8> {
+    pub(crate) async fn screenshot(&self) -> Vec<u8> {
         self.client.screenshot().await.unwrap()
     }
 
     /// Closes the session (and the browser) and stops the driver.
-    pub async fn close(mut self) {
+    pub(crate) async fn close(mut self) {
         let _ = self.client.clone().close().await;
         let _ = self.driver.kill();
         let _ = self.driver.wait();

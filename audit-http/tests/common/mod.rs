@@ -4,7 +4,7 @@
 //! browser for the viewer ([`browser`]).
 #![allow(dead_code)]
 
-pub mod browser;
+pub(crate) mod browser;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -21,11 +21,11 @@ use hyper::body::Incoming;
 use tokio::net::TcpStream;
 
 /// Every event of the dataset carries this secret; no output may contain it.
-pub const SECRET: &str = "SECRET-MARKER-9f2c";
+pub(crate) const SECRET: &str = "SECRET-MARKER-9f2c";
 
 #[derive(Auditable, Clone, Debug, PartialEq)]
 #[audit(resource = "workspace", actions(create, write, delete))]
-pub struct Workspace {
+pub(crate) struct Workspace {
     #[audit(track, id)]
     pub id: u64,
     #[audit(track, target)]
@@ -36,7 +36,7 @@ pub struct Workspace {
 
 #[derive(Auditable, Clone, Debug, PartialEq)]
 #[audit(resource = "template", actions(create, write, delete))]
-pub struct Template {
+pub(crate) struct Template {
     #[audit(track, id)]
     pub id: u64,
     #[audit(track, target)]
@@ -44,7 +44,12 @@ pub struct Template {
 }
 
 /// A workspace event in `org` (none: site-wide) by `user`.
-pub fn workspace_event(user: &str, action: &str, org: Option<&str>, name: &str) -> AuditEvent {
+pub(crate) fn workspace_event(
+    user: &str,
+    action: &str,
+    org: Option<&str>,
+    name: &str,
+) -> AuditEvent {
     let ws = Workspace {
         id: 7,
         name: name.into(),
@@ -78,7 +83,7 @@ pub fn workspace_event(user: &str, action: &str, org: Option<&str>, name: &str) 
 }
 
 /// A site-wide login.
-pub fn login(user: &str) -> AuditEvent {
+pub(crate) fn login(user: &str) -> AuditEvent {
     AuditEvent::builder("login")
         .actor(Actor::new(
             format!("id-{user}"),
@@ -90,7 +95,7 @@ pub fn login(user: &str) -> AuditEvent {
 }
 
 /// Six events: three in org-1, one in org-2, two site-wide; oldest first.
-pub fn dataset() -> Vec<AuditEvent> {
+pub(crate) fn dataset() -> Vec<AuditEvent> {
     vec![
         workspace_event("alice", "create", Some("org-1"), "dev"),
         login("alice"),
@@ -102,14 +107,14 @@ pub fn dataset() -> Vec<AuditEvent> {
 }
 
 /// Markup in every field of an event.
-pub const MARKUP: [&str; 3] = [
+pub(crate) const MARKUP: [&str; 3] = [
     "<script>window.__pwned=1</script>",
     "\"><svg onload=window.__pwned=2>",
     "<img src=x onerror=window.__pwned=3>",
 ];
 
 /// Events whose every string holds one of [`MARKUP`], with diffs whose values do too.
-pub fn hostile() -> Vec<AuditEvent> {
+pub(crate) fn hostile() -> Vec<AuditEvent> {
     MARKUP
         .iter()
         .enumerate()
@@ -136,7 +141,7 @@ pub fn hostile() -> Vec<AuditEvent> {
 type Opener = Arc<dyn Fn() -> Result<Box<dyn Store>, StoreError> + Send + Sync>;
 
 /// A store with a token file and a record of reads.
-pub struct Fixture {
+pub(crate) struct Fixture {
     pub name: String,
     pub dir: PathBuf,
     pub open: Opener,
@@ -152,7 +157,7 @@ pub struct Fixture {
 }
 
 /// Opens the Postgres store in `schema`.
-pub fn postgres_opener(url: String, schema: String) -> Opener {
+pub(crate) fn postgres_opener(url: String, schema: String) -> Opener {
     Arc::new(move || {
         use audit_core::store::postgres::{Options, PostgresStore};
         let options = Options {
@@ -165,7 +170,7 @@ pub fn postgres_opener(url: String, schema: String) -> Opener {
 
 /// Runs `test` of this test binary in a child process, with `env`: a second process
 /// writing the same store.
-pub fn run_child(test: &str, env: &[(&str, &str)]) -> std::process::Child {
+pub(crate) fn run_child(test: &str, env: &[(&str, &str)]) -> std::process::Child {
     let mut command = std::process::Command::new(std::env::current_exe().unwrap());
     command.args([test, "--exact", "--nocapture", "--test-threads=1"]);
     for (k, v) in env {
@@ -182,7 +187,7 @@ impl Drop for Fixture {
 }
 
 /// One token per kind of caller.
-pub struct Tokens {
+pub(crate) struct Tokens {
     pub file: TokenFile,
     pub owner: String,
     pub auditor: String,
@@ -191,7 +196,7 @@ pub struct Tokens {
 }
 
 /// Runs blocking store work from inside an async test.
-pub fn blocking<T>(f: impl FnOnce() -> T) -> T {
+pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
     match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
         Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
         _ => f(),
@@ -240,7 +245,7 @@ impl Fixture {
     }
 
     /// A fresh SQLite store.
-    pub fn sqlite(case: &str) -> Fixture {
+    pub(crate) fn sqlite(case: &str) -> Fixture {
         let name = format!("sqlite-{case}");
         let path = temp_dir(&format!("{name}-db")).join("audit.db");
         let url = format!("sqlite://{}", path.display());
@@ -253,7 +258,7 @@ impl Fixture {
 
     /// A fresh schema on the Postgres of `AUDIT_TEST_POSTGRES_URL`, or `None` (with the
     /// reason printed) when it is unset outside CI.
-    pub fn postgres(case: &str) -> Option<Fixture> {
+    pub(crate) fn postgres(case: &str) -> Option<Fixture> {
         let Ok(url) = std::env::var("AUDIT_TEST_POSTGRES_URL") else {
             assert!(
                 std::env::var_os("CI").is_none(),
@@ -298,7 +303,7 @@ impl Fixture {
 
     /// Appends through the fixture's own writer connection. Stores are synchronous (the
     /// Postgres client runs its own runtime), so this steps out of the async runtime.
-    pub fn append(&self, events: &[AuditEvent]) {
+    pub(crate) fn append(&self, events: &[AuditEvent]) {
         blocking(|| {
             self.writer
                 .lock()
@@ -311,17 +316,17 @@ impl Fixture {
     }
 
     /// Runs `f` with the fixture's writer connection.
-    pub fn store_writer<T>(&self, f: impl FnOnce(&mut dyn Store) -> T) -> T {
+    pub(crate) fn store_writer<T>(&self, f: impl FnOnce(&mut dyn Store) -> T) -> T {
         f(&mut **self.writer.lock().unwrap().as_mut().unwrap())
     }
 
     /// A reader connection of the test's own, outside the server.
-    pub fn store(&self) -> Box<dyn Store> {
+    pub(crate) fn store(&self) -> Box<dyn Store> {
         blocking(|| (self.open)().unwrap())
     }
 
     /// The builder every test starts from: this store, its tokens, its auditor, fast polls.
-    pub fn builder(&self) -> AuditApiBuilder {
+    pub(crate) fn builder(&self) -> AuditApiBuilder {
         let open = Arc::clone(&self.open);
         let mut readers = Readers::open_with(move || open());
         if let Some((url, _)) = &self.postgres {
@@ -333,16 +338,16 @@ impl Fixture {
             .poll_interval(Duration::from_millis(50))
     }
 
-    pub async fn start(&self) -> Server {
+    pub(crate) async fn start(&self) -> Server {
         self.start_with(self.builder().build().unwrap()).await
     }
 
-    pub async fn start_with(&self, api: AuditApi) -> Server {
+    pub(crate) async fn start_with(&self, api: AuditApi) -> Server {
         Server::start(api).await
     }
 
     /// Waits until the auditor has written what it was given, then returns the reads.
-    pub fn recorded_reads(&self) -> Vec<AuditEvent> {
+    pub(crate) fn recorded_reads(&self) -> Vec<AuditEvent> {
         self.auditor.flush();
         self.reads.events()
     }
@@ -378,7 +383,7 @@ macro_rules! on_every_store {
 }
 
 /// The server, on 127.0.0.1 at an ephemeral port.
-pub struct Server {
+pub(crate) struct Server {
     pub addr: SocketAddr,
     pub api: AuditApi,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -387,18 +392,18 @@ pub struct Server {
 
 /// A response, read whole.
 #[derive(Debug)]
-pub struct Reply {
+pub(crate) struct Reply {
     pub status: u16,
     pub headers: hyper::HeaderMap,
     pub body: String,
 }
 
 impl Reply {
-    pub fn json(&self) -> serde_json::Value {
+    pub(crate) fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
     }
 
-    pub fn header(&self, name: &str) -> &str {
+    pub(crate) fn header(&self, name: &str) -> &str {
         self.headers
             .get(name)
             .and_then(|v| v.to_str().ok())
@@ -406,18 +411,18 @@ impl Reply {
     }
 
     /// The `message` of a JSON error body.
-    pub fn message(&self) -> String {
+    pub(crate) fn message(&self) -> String {
         self.json()["message"].as_str().unwrap_or("").to_owned()
     }
 }
 
 impl Server {
-    pub async fn start(api: AuditApi) -> Server {
+    pub(crate) async fn start(api: AuditApi) -> Server {
         Server::start_on(api, "127.0.0.1:0".parse().unwrap()).await
     }
 
     /// Serves `api` on `addr` (a server that was stopped can come back on its address).
-    pub async fn start_on(api: AuditApi, addr: SocketAddr) -> Server {
+    pub(crate) async fn start_on(api: AuditApi, addr: SocketAddr) -> Server {
         let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -433,7 +438,7 @@ impl Server {
     }
 
     /// Starts a graceful shutdown and waits (at most 10 s) for the server to finish.
-    pub async fn shutdown(mut self) -> std::io::Result<()> {
+    pub(crate) async fn shutdown(mut self) -> std::io::Result<()> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -448,17 +453,17 @@ impl Server {
     }
 
     /// GET `path` with `token` as a Bearer token.
-    pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
+    pub(crate) async fn get(&self, path: &str, token: Option<&str>) -> Reply {
         get(self.addr, path, token).await
     }
 
     /// GET `path` with these headers.
-    pub async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
+    pub(crate) async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
         read_reply(self.send(path, headers).await).await
     }
 
     /// Opens an SSE stream; panics unless it is a 200 `text/event-stream`.
-    pub async fn sse(&self, path: &str, token: &str, headers: &[(&str, &str)]) -> SseClient {
+    pub(crate) async fn sse(&self, path: &str, token: &str, headers: &[(&str, &str)]) -> SseClient {
         let auth = format!("Bearer {token}");
         let mut all = vec![
             ("authorization", auth.as_str()),
@@ -478,7 +483,7 @@ impl Server {
     }
 
     /// Opens a WebSocket.
-    pub async fn ws(&self, path: &str, token: &str) -> WsClient {
+    pub(crate) async fn ws(&self, path: &str, token: &str) -> WsClient {
         use tokio_tungstenite::tungstenite::client::IntoClientRequest;
         let mut request = format!("ws://{}{path}", self.addr)
             .into_client_request()
@@ -501,7 +506,7 @@ async fn send_to(
 }
 
 /// POSTs `body` (a form) to `path` on a fresh connection; the whole response.
-pub async fn post_form(
+pub(crate) async fn post_form(
     addr: SocketAddr,
     path: &str,
     headers: &[(&str, &str)],
@@ -555,7 +560,7 @@ async fn read_reply(response: hyper::Response<Incoming>) -> Reply {
 }
 
 /// GET `path` from the server at `addr`, with `token` as a Bearer token.
-pub async fn get(addr: SocketAddr, path: &str, token: Option<&str>) -> Reply {
+pub(crate) async fn get(addr: SocketAddr, path: &str, token: Option<&str>) -> Reply {
     let auth = token.map(|t| format!("Bearer {t}"));
     let headers: Vec<(&str, &str)> = auth
         .as_deref()
@@ -566,7 +571,7 @@ pub async fn get(addr: SocketAddr, path: &str, token: Option<&str>) -> Reply {
 
 /// One SSE frame.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Frame {
+pub(crate) struct Frame {
     pub id: Option<String>,
     pub event: Option<String>,
     pub data: Option<String>,
@@ -575,12 +580,12 @@ pub struct Frame {
 }
 
 impl Frame {
-    pub fn json(&self) -> serde_json::Value {
+    pub(crate) fn json(&self) -> serde_json::Value {
         serde_json::from_str(self.data.as_deref().expect("a data frame")).unwrap()
     }
 }
 
-pub struct SseClient {
+pub(crate) struct SseClient {
     pub headers: hyper::HeaderMap,
     body: Incoming,
     buffer: String,
@@ -589,7 +594,7 @@ pub struct SseClient {
 
 impl SseClient {
     /// The next frame, or `None` when the stream ended; panics after `wait`.
-    pub async fn next(&mut self, wait: Duration) -> Option<Frame> {
+    pub(crate) async fn next(&mut self, wait: Duration) -> Option<Frame> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             if let Some(end) = self.buffer.find("\n\n") {
@@ -613,7 +618,7 @@ impl SseClient {
     }
 
     /// The next frame that is not a keep-alive comment.
-    pub async fn next_frame(&mut self, wait: Duration) -> Option<Frame> {
+    pub(crate) async fn next_frame(&mut self, wait: Duration) -> Option<Frame> {
         loop {
             let frame = self.next(wait).await?;
             if frame.comment.is_none() || frame.data.is_some() || frame.id.is_some() {
@@ -623,7 +628,7 @@ impl SseClient {
     }
 
     /// The next `n` event frames (with data), skipping keep-alives.
-    pub async fn events(&mut self, n: usize, wait: Duration) -> Vec<Frame> {
+    pub(crate) async fn events(&mut self, n: usize, wait: Duration) -> Vec<Frame> {
         let mut out = Vec::new();
         while out.len() < n {
             let frame = self
@@ -638,7 +643,7 @@ impl SseClient {
     }
 
     /// Asserts that nothing but keep-alives arrives within `wait`.
-    pub async fn assert_quiet(&mut self, wait: Duration) {
+    pub(crate) async fn assert_quiet(&mut self, wait: Duration) {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             if let Some(end) = self.buffer.find("\n\n") {
@@ -686,20 +691,20 @@ fn parse_frame(raw: &str) -> Frame {
     frame
 }
 
-pub struct WsClient {
+pub(crate) struct WsClient {
     pub socket: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>,
 }
 
 /// What a WebSocket delivered.
 #[derive(Debug)]
-pub enum WsItem {
+pub(crate) enum WsItem {
     Json(serde_json::Value),
     Closed(Option<(u16, String)>),
 }
 
 impl WsClient {
     /// The next text message or the close, skipping pings.
-    pub async fn next(&mut self, wait: Duration) -> WsItem {
+    pub(crate) async fn next(&mut self, wait: Duration) -> WsItem {
         use futures_util::StreamExt;
         use tokio_tungstenite::tungstenite::Message;
         loop {
