@@ -204,11 +204,11 @@ pub(super) fn select(
         let events = match scan {
             Scan::Page(cursor) => {
                 let until = cursor.map(|c| c.time());
-                let buckets = buckets_by_newest(store, filter, until)?;
+                let buckets = buckets(store, filter, Start::Newest(until))?;
                 page(store, &sql, &mut query, &buckets, limit)?
             }
             Scan::NewerPage(cursor) => {
-                let buckets = buckets_by_oldest(store, filter, cursor.time())?;
+                let buckets = buckets(store, filter, Start::Oldest(cursor.time()))?;
                 newer_page(store, &sql, &mut query, &buckets, limit)?
             }
             Scan::After(after) => {
@@ -242,7 +242,7 @@ pub(super) fn count(
     let mut query = ChunkQuery::new(filter, Scan::Page(None), &driver)?;
     let cap = sql::count_cap(cap);
     in_snapshot(store, |store| {
-        let buckets = buckets_by_newest(store, filter, None)?;
+        let buckets = buckets(store, filter, Start::Newest(None))?;
         let mut counted = 0i64;
         for chunk in Chunks::over(buckets.len()) {
             let list: Vec<i64> = buckets[chunk].iter().map(|b| b.bucket).collect();
@@ -328,16 +328,31 @@ fn by_position(
     Ok(events)
 }
 
-/// The buckets that may hold events of `filter`'s dates (and at or before `until`), by their
-/// newest event, newest first.
-fn buckets_by_newest(
-    store: &SqliteStore,
-    filter: &Filter,
-    until: Option<DateTime<Utc>>,
-) -> Result<Vec<Bucket>, StoreError> {
+/// Which end of the log a read starts from, and so which buckets come first.
+#[derive(Clone, Copy)]
+enum Start {
+    /// Newest first, at or before a time (a page's cursor) if any.
+    Newest(Option<DateTime<Utc>>),
+    /// Oldest first, at or after a time (a newer page's cursor).
+    Oldest(DateTime<Utc>),
+}
+
+/// The buckets that may hold events of `filter`'s dates (and within the bound of `start`),
+/// in the order of `start`: by their newest event, newest first, or by their oldest event,
+/// oldest first.
+fn buckets(store: &SqliteStore, filter: &Filter, start: Start) -> Result<Vec<Bucket>, StoreError> {
     let micros = |t: DateTime<Utc>| t.timestamp_micros();
-    let from = filter.date_from().map_or(i64::MIN, micros);
-    let to = [
+    let (since, until) = match start {
+        Start::Newest(until) => (None, until),
+        Start::Oldest(since) => (Some(since), None),
+    };
+    let lower = [filter.date_from(), since]
+        .into_iter()
+        .flatten()
+        .map(micros)
+        .max()
+        .unwrap_or(i64::MIN);
+    let upper = [
         filter.date_to_exclusive().map(|t| micros(t) - 1),
         filter.date_to().map(micros),
         until.map(micros),
@@ -346,44 +361,15 @@ fn buckets_by_newest(
     .flatten()
     .min()
     .unwrap_or(i64::MAX);
+    let (edge, order) = match start {
+        Start::Newest(_) => ("max_time", "max_time DESC, bucket DESC"),
+        Start::Oldest(_) => ("min_time", "min_time ASC, bucket ASC"),
+    };
     let mut stmt = store.conn.prepare_cached(&format!(
-        "SELECT bucket, max_time FROM {BUCKETS_TABLE} WHERE max_time >= ?1 AND min_time <= ?2 \
-         ORDER BY max_time DESC, bucket DESC"
+        "SELECT bucket, {edge} FROM {BUCKETS_TABLE} WHERE max_time >= ?1 AND min_time <= ?2 \
+         ORDER BY {order}"
     ))?;
-    let rows = stmt.query_map([from, to], |r| {
-        Ok(Bucket {
-            bucket: r.get(0)?,
-            edge_time: r.get(1)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
-/// The buckets that may hold events of `filter`'s dates at or after `since`, by their oldest
-/// event, oldest first.
-fn buckets_by_oldest(
-    store: &SqliteStore,
-    filter: &Filter,
-    since: DateTime<Utc>,
-) -> Result<Vec<Bucket>, StoreError> {
-    let micros = |t: DateTime<Utc>| t.timestamp_micros();
-    let from = filter
-        .date_from()
-        .map_or(i64::MIN, micros)
-        .max(micros(since));
-    let to = [
-        filter.date_to_exclusive().map(|t| micros(t) - 1),
-        filter.date_to().map(micros),
-    ]
-    .into_iter()
-    .flatten()
-    .min()
-    .unwrap_or(i64::MAX);
-    let mut stmt = store.conn.prepare_cached(&format!(
-        "SELECT bucket, min_time FROM {BUCKETS_TABLE} WHERE max_time >= ?1 AND min_time <= ?2 \
-         ORDER BY min_time ASC, bucket ASC"
-    ))?;
-    let rows = stmt.query_map([from, to], |r| {
+    let rows = stmt.query_map([lower, upper], |r| {
         Ok(Bucket {
             bucket: r.get(0)?,
             edge_time: r.get(1)?,
