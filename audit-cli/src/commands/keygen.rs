@@ -68,7 +68,7 @@ fn default_name() -> String {
         .unwrap_or_default();
     let host = host.trim();
     let name = format!("{host}/audit");
-    if host.is_empty() || !audit_core::chain::keys::is_valid_key_name(&name) {
+    if host.is_empty() || !audit_core::chain::is_valid_key_name(&name) {
         "localhost/audit".into()
     } else {
         name

@@ -1,34 +1,4 @@
 //! Checkpoints: the head of the log, signed (<https://c2sp.org/tlog-checkpoint>).
-//!
-//! A checkpoint is a [signed note](super::note) whose text is:
-//!
-//! ```text
-//! <origin>                        the log's name; also the signing key's name
-//! <size>                          the head's log position (events ever appended), decimal
-//! <root hash>                     the chain hash at that position, standard base64
-//! time <RFC 3339 UTC time>        when the checkpoint was taken (an extension line)
-//!
-//! — <origin> <base64(key id ‖ Ed25519 signature)>
-//! ```
-//!
-//! The format is C2SP's; the root hash is this log's chain hash at `size`
-//! ([`ChainHash`]) rather than an RFC 6962 Merkle tree root, so tools
-//! that read C2SP checkpoints can check the signature, but proving that one checkpoint
-//! extends another is done by `audit verify`, which recomputes the chain between them.
-//!
-//! A checkpoint of an unchanged head is still worth taking: like CloudTrail's empty digest
-//! files, it asserts that nothing was appended in the meantime.
-//!
-//! ```
-//! use audit_core::chain::{Checkpoint, ChainHead, SigningKey};
-//!
-//! let key = SigningKey::generate("audit.example.com/audit").unwrap();
-//! let time = "2024-05-01T12:00:00Z".parse().unwrap();
-//! let checkpoint = Checkpoint::new(key.name(), ChainHead::GENESIS, time);
-//! let note = checkpoint.sign(&key).unwrap();
-//! assert!(note.starts_with("audit.example.com/audit\n0\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\ntime 2024-05-01T12:00:00Z\n\n— audit.example.com/audit "));
-//! assert_eq!(Checkpoint::open(&note, &[key.verifier()]).unwrap(), checkpoint);
-//! ```
 
 use std::fmt;
 
@@ -45,6 +15,36 @@ use crate::query::echo::bare as shown;
 const TIME_PREFIX: &str = "time ";
 
 /// A checkpoint: a log's head at a time.
+///
+/// A checkpoint is a [signed note](super::note) whose text is:
+///
+/// ```text
+/// <origin>                        the log's name; also the signing key's name
+/// <size>                          the head's log position (events ever appended), decimal
+/// <root hash>                     the chain hash at that position, standard base64
+/// time <RFC 3339 UTC time>        when the checkpoint was taken (an extension line)
+///
+/// — <origin> <base64(key id ‖ Ed25519 signature)>
+/// ```
+///
+/// The format is C2SP's; the root hash is this log's chain hash at `size`
+/// ([`ChainHash`]) rather than an RFC 6962 Merkle tree root, so tools
+/// that read C2SP checkpoints can check the signature, but proving that one checkpoint
+/// extends another is done by `audit verify`, which recomputes the chain between them.
+///
+/// A checkpoint of an unchanged head is still worth taking: like CloudTrail's empty digest
+/// files, it asserts that nothing was appended in the meantime.
+///
+/// ```
+/// use audit_core::chain::{Checkpoint, ChainHead, SigningKey};
+///
+/// let key = SigningKey::generate("audit.example.com/audit").unwrap();
+/// let time = "2024-05-01T12:00:00Z".parse().unwrap();
+/// let checkpoint = Checkpoint::new(key.name(), ChainHead::GENESIS, time);
+/// let note = checkpoint.sign(&key).unwrap();
+/// assert!(note.starts_with("audit.example.com/audit\n0\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\ntime 2024-05-01T12:00:00Z\n\n— audit.example.com/audit "));
+/// assert_eq!(Checkpoint::open(&note, &[key.verifier()]).unwrap(), checkpoint);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checkpoint {
     /// The log's name, e.g. `audit.example.com/audit`.

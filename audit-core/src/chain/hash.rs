@@ -1,20 +1,5 @@
 //! The chain hash of each stored event, and the head of the chain. (Computing hashes is
 //! [`ChainHasher`](super::ChainHasher)'s job, with the feature `chain`.)
-//!
-//! `hash(seq) = SHA-256(hash(seq - 1) ‖ canonical bytes of the event at seq)`, where the
-//! [canonical bytes](crate::canonical::event) begin with their format tag and include `seq`.
-//! Before the first event, the chain starts from [`ChainHash::GENESIS`], 32 zero bytes: the
-//! format tag that opens every event's bytes already separates this hash from any other use
-//! of SHA-256, and an empty log's checkpoint then has the plain root `AAAA…AAA=`.
-//!
-//! ```
-//! use audit_core::chain::{ChainHash, ChainHead};
-//!
-//! let text = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
-//! let hash: ChainHash = text.parse().unwrap();
-//! assert_eq!(hash.to_string(), text);
-//! assert_eq!(ChainHead::GENESIS.hash, ChainHash::GENESIS);
-//! ```
 
 use std::fmt;
 use std::str::FromStr;
@@ -23,6 +8,21 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A SHA-256 chain hash. Displays (and parses, and serializes) as 64 lowercase hex digits.
 /// The default is [`ChainHash::GENESIS`].
+///
+/// `hash(seq) = SHA-256(hash(seq - 1) ‖ canonical bytes of the event at seq)`, where the
+/// [canonical bytes](crate::canonical::event) begin with their format tag and include `seq`.
+/// Before the first event, the chain starts from [`ChainHash::GENESIS`], 32 zero bytes: the
+/// format tag that opens every event's bytes already separates this hash from any other use
+/// of SHA-256, and an empty log's checkpoint then has the plain root `AAAA…AAA=`.
+///
+/// ```
+/// use audit_core::chain::{ChainHash, ChainHead};
+///
+/// let text = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+/// let hash: ChainHash = text.parse().unwrap();
+/// assert_eq!(hash.to_string(), text);
+/// assert_eq!(ChainHead::GENESIS.hash, ChainHash::GENESIS);
+/// ```
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ChainHash([u8; 32]);
 

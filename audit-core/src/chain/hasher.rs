@@ -1,16 +1,5 @@
 //! Computing chain hashes (feature `chain`): the step a store runs for each event it
 //! appends, and the verifier for each event it checks.
-//!
-//! ```
-//! use audit_core::chain::{ChainHash, ChainHasher, ChainHead};
-//! use audit_core::{action, AuditEvent};
-//!
-//! let mut hasher = ChainHasher::new();
-//! let first = AuditEvent::builder(action::LOGIN).resource_type("api_key").build();
-//! let head = hasher.next(&ChainHead::GENESIS, &first).unwrap();
-//! assert_eq!(head.seq, 1);
-//! assert_eq!(head.hash, hasher.hash(&ChainHash::GENESIS, 1, &first));
-//! ```
 
 use sha2::{Digest, Sha256};
 
@@ -19,6 +8,17 @@ use crate::AuditEvent;
 use crate::canonical::event::write_canonical;
 
 /// Computes chain hashes, reusing one buffer for the canonical bytes.
+///
+/// ```
+/// use audit_core::chain::{ChainHash, ChainHasher, ChainHead};
+/// use audit_core::{action, AuditEvent};
+///
+/// let mut hasher = ChainHasher::new();
+/// let first = AuditEvent::builder(action::LOGIN).resource_type("api_key").build();
+/// let head = hasher.next(&ChainHead::GENESIS, &first).unwrap();
+/// assert_eq!(head.seq, 1);
+/// assert_eq!(head.hash, hasher.hash(&ChainHash::GENESIS, 1, &first));
+/// ```
 #[derive(Debug, Default)]
 pub struct ChainHasher {
     buf: Vec<u8>,

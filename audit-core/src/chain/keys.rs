@@ -1,26 +1,4 @@
 //! Ed25519 key pairs for signing checkpoints, in the signed-note key formats.
-//!
-//! A key has a name (for checkpoints, the log's origin, e.g. `audit.example.com/audit`) and a
-//! 32-bit key id, `SHA-256(name ‖ 0x0A ‖ 0x01 ‖ public key)[:4]` read big-endian (0x01 is
-//! the Ed25519 signature type of <https://c2sp.org/signed-note>). The files hold one line
-//! each, in the formats of Go's `golang.org/x/mod/sumdb/note`, so other tools read them:
-//!
-//! ```text
-//! private key file (mode 0600):  PRIVATE+KEY+<name>+<key id, 8 hex>+<base64(0x01 ‖ 32-byte seed)>
-//! public key file (a "vkey"):    <name>+<key id, 8 hex>+<base64(0x01 ‖ 32-byte public key)>
-//! ```
-//!
-//! A public key file may list several keys, one per line (blank lines and lines starting
-//! with `#` are skipped), so checkpoints signed before a key rotation still verify.
-//!
-//! ```
-//! use audit_core::chain::{SigningKey, VerifierKey};
-//!
-//! let key = SigningKey::generate("audit.example.com/audit").unwrap();
-//! let vkey: VerifierKey = key.verifier().to_string().parse().unwrap();
-//! assert_eq!(vkey, key.verifier());
-//! assert!(format!("{key:?}").contains("audit.example.com/audit")); // never the secret
-//! ```
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -67,6 +45,28 @@ fn check_name(name: &str) -> Result<(), KeyError> {
 }
 
 /// A private key that signs checkpoints. Its `Debug` shows the name and key id only.
+///
+/// A key has a name (for checkpoints, the log's origin, e.g. `audit.example.com/audit`) and a
+/// 32-bit key id, `SHA-256(name ‖ 0x0A ‖ 0x01 ‖ public key)[:4]` read big-endian (0x01 is
+/// the Ed25519 signature type of <https://c2sp.org/signed-note>). The files hold one line
+/// each, in the formats of Go's `golang.org/x/mod/sumdb/note`, so other tools read them:
+///
+/// ```text
+/// private key file (mode 0600):  PRIVATE+KEY+<name>+<key id, 8 hex>+<base64(0x01 ‖ 32-byte seed)>
+/// public key file (a "vkey"):    <name>+<key id, 8 hex>+<base64(0x01 ‖ 32-byte public key)>
+/// ```
+///
+/// A public key file may list several keys, one per line (blank lines and lines starting
+/// with `#` are skipped), so checkpoints signed before a key rotation still verify.
+///
+/// ```
+/// use audit_core::chain::{SigningKey, VerifierKey};
+///
+/// let key = SigningKey::generate("audit.example.com/audit").unwrap();
+/// let vkey: VerifierKey = key.verifier().to_string().parse().unwrap();
+/// assert_eq!(vkey, key.verifier());
+/// assert!(format!("{key:?}").contains("audit.example.com/audit")); // never the secret
+/// ```
 pub struct SigningKey {
     name: String,
     key_id: u32,

@@ -42,7 +42,7 @@ use crate::AuditEvent;
 use crate::query::Filter;
 
 mod batch;
-pub mod chain;
+mod chain;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod columns;
 mod error;

@@ -1,55 +1,5 @@
-//! The verifier: recomputes the chain over stored events and checks it against checkpoints.
-//!
-//! Feed a [`Verifier`] the checkpoints and the store's head record first, then the events in
-//! log order, in one or more segments (archives, then the live log), and call
-//! [`finish`](Verifier::finish). It holds no event: memory stays constant whatever the size
-//! of the log.
-//!
-//! What it finds ([`ProblemKind`]), each naming the first event concerned:
-//! * an event whose stored fields no longer match its chain hash (altered, back-dated, or an
-//!   inserted row given a made-up hash), or whose hash was replaced;
-//! * a missing position (a deleted row), a repeated or backwards one (an inserted or
-//!   reordered row), a row that cannot be read;
-//! * with checkpoints: a chain whose hash at a checkpoint's size is not the signed one (the
-//!   chain was rewritten from some point on: hiding that needs the signing key), and a log
-//!   that ends before a checkpoint's size (its newest rows were deleted);
-//! * with the store's head record: a log that ends before it, or goes past it.
-//!
-//! What it could not check is listed rather than passed over ([`UncheckedReason`]): events
-//! purged before the first one available, positions between two segments that no segment
-//! holds, events newer than the newest checkpoint, checkpoints older than the first event
-//! available.
-//!
-//! ```
-//! use audit_core::chain::{ChainHasher, ChainHead, Checkpoint, SigningKey, Start, Verifier};
-//! use audit_core::AuditEvent;
-//!
-//! // A log of three events and a checkpoint of it.
-//! let mut hasher = ChainHasher::new();
-//! let mut head = ChainHead::GENESIS;
-//! let mut log = Vec::new();
-//! for action in ["create", "write", "delete"] {
-//!     let event = AuditEvent::builder(action).resource_type("workspace").build();
-//!     head = hasher.next(&head, &event).unwrap();
-//!     log.push((head, event));
-//! }
-//! let key = SigningKey::generate("example.com/audit").unwrap();
-//! let checkpoint = Checkpoint::new(key.name(), head, chrono::Utc::now());
-//!
-//! // Someone deletes the newest row.
-//! log.pop();
-//!
-//! let mut verifier = Verifier::new();
-//! verifier.checkpoint(checkpoint, "checkpoint.txt");
-//! verifier.begin(Start::Genesis);
-//! for (at, event) in &log {
-//!     verifier.event(at.seq, at.hash, event);
-//! }
-//! let report = verifier.finish();
-//! assert!(!report.is_intact());
-//! assert_eq!(report.events_verified, 2);
-//! assert!(report.problems[0].to_string().contains("#3 is missing"));
-//! ```
+//! The verifier: recomputes the chain over stored events and checks it against checkpoints
+//! ([`Verifier`]).
 
 use std::collections::BTreeMap;
 
@@ -83,7 +33,58 @@ pub enum Start {
     Unknown,
 }
 
-/// Recomputes the chain over a stream of stored events. See the [module docs](self).
+/// The verifier: recomputes the chain over stored events and checks it against checkpoints.
+///
+/// Feed a [`Verifier`] the checkpoints and the store's head record first, then the events in
+/// log order, in one or more segments (archives, then the live log), and call
+/// [`finish`](Verifier::finish). It holds no event: memory stays constant whatever the size
+/// of the log.
+///
+/// What it finds ([`ProblemKind`]), each naming the first event concerned:
+/// * an event whose stored fields no longer match its chain hash (altered, back-dated, or an
+///   inserted row given a made-up hash), or whose hash was replaced;
+/// * a missing position (a deleted row), a repeated or backwards one (an inserted or
+///   reordered row), a row that cannot be read;
+/// * with checkpoints: a chain whose hash at a checkpoint's size is not the signed one (the
+///   chain was rewritten from some point on: hiding that needs the signing key), and a log
+///   that ends before a checkpoint's size (its newest rows were deleted);
+/// * with the store's head record: a log that ends before it, or goes past it.
+///
+/// What it could not check is listed rather than passed over ([`UncheckedReason`]): events
+/// purged before the first one available, positions between two segments that no segment
+/// holds, events newer than the newest checkpoint, checkpoints older than the first event
+/// available.
+///
+/// ```
+/// use audit_core::chain::{ChainHasher, ChainHead, Checkpoint, SigningKey, Start, Verifier};
+/// use audit_core::AuditEvent;
+///
+/// // A log of three events and a checkpoint of it.
+/// let mut hasher = ChainHasher::new();
+/// let mut head = ChainHead::GENESIS;
+/// let mut log = Vec::new();
+/// for action in ["create", "write", "delete"] {
+///     let event = AuditEvent::builder(action).resource_type("workspace").build();
+///     head = hasher.next(&head, &event).unwrap();
+///     log.push((head, event));
+/// }
+/// let key = SigningKey::generate("example.com/audit").unwrap();
+/// let checkpoint = Checkpoint::new(key.name(), head, chrono::Utc::now());
+///
+/// // Someone deletes the newest row.
+/// log.pop();
+///
+/// let mut verifier = Verifier::new();
+/// verifier.checkpoint(checkpoint, "checkpoint.txt");
+/// verifier.begin(Start::Genesis);
+/// for (at, event) in &log {
+///     verifier.event(at.seq, at.hash, event);
+/// }
+/// let report = verifier.finish();
+/// assert!(!report.is_intact());
+/// assert_eq!(report.events_verified, 2);
+/// assert!(report.problems[0].to_string().contains("#3 is missing"));
+/// ```
 #[derive(Debug)]
 pub struct Verifier {
     hasher: ChainHasher,
