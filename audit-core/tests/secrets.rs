@@ -276,3 +276,31 @@ fn with_fingerprints_and_a_chained_store_a_secret_value_reaches_no_output() {
     assert!(outputs[1].1.contains("hmac-sha256:k1:"));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A fingerprint key the builder cannot use fails `build` with a message that says why, and
+/// the key's own error as its cause; the key bytes appear in neither.
+#[cfg(feature = "fingerprint")]
+#[test]
+fn an_unusable_fingerprint_key_fails_the_build_with_its_cause() {
+    use audit_core::fingerprint::FingerprintError;
+
+    let err = Auditor::builder()
+        .backend(MemoryBackend::new())
+        .fingerprint_key("k1", b"short")
+        .build()
+        .expect_err("a 5-byte key is refused");
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    let cause = err
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<FingerprintError>())
+        .expect("the cause is the fingerprint key's error");
+    assert!(matches!(cause, FingerprintError::KeyTooShort(5)), "{cause:?}");
+    assert!(err.to_string().contains('5'), "{err}");
+    assert!(!format!("{err:?}").contains("short"), "{err:?}");
+
+    let err = Auditor::builder()
+        .fingerprint_key("bad id with spaces", &[7; 32])
+        .build()
+        .expect_err("a key id with spaces is refused");
+    assert!(err.get_ref().is_some_and(|inner| inner.is::<FingerprintError>()));
+}

@@ -72,7 +72,8 @@ pub struct AuditorBuilder {
     linger: Duration,
     retry: RetryPolicy,
     #[cfg(feature = "fingerprint")]
-    fingerprint_key: Option<Result<crate::fingerprint::FingerprintKey, String>>,
+    fingerprint_key:
+        Option<Result<crate::fingerprint::FingerprintKey, crate::fingerprint::FingerprintError>>,
 }
 
 impl fmt::Debug for AuditorBuilder {
@@ -121,8 +122,7 @@ impl AuditorBuilder {
     /// ```
     #[cfg(feature = "fingerprint")]
     pub fn fingerprint_key(mut self, key_id: &str, key: &[u8]) -> Self {
-        self.fingerprint_key =
-            Some(crate::fingerprint::FingerprintKey::new(key_id, key).map_err(|e| e.to_string()));
+        self.fingerprint_key = Some(crate::fingerprint::FingerprintKey::new(key_id, key));
         self
     }
 
