@@ -294,7 +294,10 @@ fn an_unusable_fingerprint_key_fails_the_build_with_its_cause() {
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<FingerprintError>())
         .expect("the cause is the fingerprint key's error");
-    assert!(matches!(cause, FingerprintError::KeyTooShort(5)), "{cause:?}");
+    assert!(
+        matches!(cause, FingerprintError::KeyTooShort(5)),
+        "{cause:?}"
+    );
     assert!(err.to_string().contains('5'), "{err}");
     assert!(!format!("{err:?}").contains("short"), "{err:?}");
 
@@ -302,5 +305,8 @@ fn an_unusable_fingerprint_key_fails_the_build_with_its_cause() {
         .fingerprint_key("bad id with spaces", &[7; 32])
         .build()
         .expect_err("a key id with spaces is refused");
-    assert!(err.get_ref().is_some_and(|inner| inner.is::<FingerprintError>()));
+    assert!(
+        err.get_ref()
+            .is_some_and(|inner| inner.is::<FingerprintError>())
+    );
 }
