@@ -1034,3 +1034,215 @@ async fn a_running_viewer() {
     assert_no_policy_violations(&browser).await;
     browser.close().await;
 }
+
+/// The stream-open request the page's live toggle competes with: its status (a server that
+/// allows one stream answers 503 while the page holds it).
+async fn stream_status(server: &Server, token: &str) -> u16 {
+    let auth = format!("Bearer {token}");
+    let headers = [("authorization", auth.as_str())];
+    let reply = tokio::time::timeout(
+        Duration::from_secs(2),
+        server.get_with("/api/v2/audit/stream", &headers),
+    );
+    match reply.await {
+        Ok(reply) => reply.status,
+        // A 200 stream never ends by itself: reading it whole times out.
+        Err(_) => 200,
+    }
+}
+
+/// What an auditor reads off the page, in a time zone that is not UTC: entries grouped by
+/// their local day, local times with UTC on hover, failures marked, an entry's address and
+/// client, a user's and a request's events one click away, live entries only when they match
+/// the query, no stream left open once the page is left, and "10,000+" once the count is
+/// capped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_auditor_reads_local_days_failures_clients_requests_live_and_capped_counts() {
+    let fixture = blocking(|| Fixture::sqlite("browser-reading"));
+    let mut events = showcase();
+    // 20:30 UTC two days ago: already the next day in Tokyo.
+    let late = (Utc::now() - Days::days(2))
+        .date_naive()
+        .and_hms_opt(20, 30, 0)
+        .unwrap()
+        .and_utc();
+    let mut night = AuditEvent::builder("write")
+        .actor(Actor::new("u-erin", "erin", "erin@example.com"))
+        .resource_type("template")
+        .resource_id("template-night")
+        .resource_target("night-shift")
+        .build();
+    night.time = late;
+    events.push(night);
+    fixture.append(&events);
+    let api = fixture
+        .builder()
+        .viewer(Viewer::token_sign_in())
+        .max_streams(1)
+        // A stream whose client left is noticed at its next keep-alive at the latest.
+        .keep_alive(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let server = fixture.start_with(api).await;
+    let Some(browser) = Browser::start(Options::default()).await else {
+        return;
+    };
+    browser
+        .cdp(
+            "Emulation.setTimezoneOverride",
+            json!({"timezoneId": "Asia/Tokyo"}),
+        )
+        .await;
+    sign_in(&browser, &server, &fixture.tokens.owner).await;
+    assert_eq!(
+        browser
+            .eval("return Intl.DateTimeFormat().resolvedOptions().timeZone")
+            .await,
+        json!("Asia/Tokyo")
+    );
+
+    // Every row sits under its local day; days run newest first and the first is today.
+    let misplaced = browser
+        .eval(
+            "const key = d => d.getFullYear() + '-' + String(d.getMonth() + 1).padStart(2, '0') + '-' + String(d.getDate()).padStart(2, '0');
+             return [...document.querySelectorAll('#entries li.entry')]
+               .filter(li => li.closest('section.day').dataset.day !== key(new Date(li.querySelector('time.clock').dateTime)))
+               .map(li => li.textContent.trim().slice(0, 60));",
+        )
+        .await;
+    assert_eq!(
+        misplaced,
+        json!([]),
+        "rows under another day than their own"
+    );
+    let days: Vec<String> = serde_json::from_value(
+        browser
+            .eval("return [...document.querySelectorAll('#entries section.day')].map(s => s.dataset.day)")
+            .await,
+    )
+    .unwrap();
+    assert!(days.len() >= 4, "{days:?}");
+    assert!(days.windows(2).all(|w| w[0] > w[1]), "{days:?}");
+    assert_eq!(
+        browser
+            .eval("return document.querySelector('#entries section.day h2').textContent")
+            .await,
+        json!("Today")
+    );
+    let night_day = browser
+        .eval("return [...document.querySelectorAll('#entries li.entry')].find(li => li.textContent.includes('night-shift')).closest('section.day').dataset.day")
+        .await;
+    let tokyo_day = (late + Days::days(1)).date_naive().to_string();
+    assert_eq!(
+        night_day,
+        json!(tokyo_day),
+        "20:30 UTC is the next day in Tokyo"
+    );
+    // Its clock reads Tokyo's 05:30, and UTC on hover.
+    let clock = browser
+        .eval("const li = [...document.querySelectorAll('#entries li.entry')].find(li => li.textContent.includes('night-shift')); const t = li.querySelector('time.clock'); return [t.textContent, t.title];")
+        .await;
+    let (text, title): (String, String) = serde_json::from_value(clock).unwrap();
+    assert!(text.contains("05:30") || text.contains("5:30"), "{text}");
+    assert!(title.contains("20:30") && title.ends_with("UTC"), "{title}");
+
+    // A failed request stands out.
+    let failed = browser
+        .eval("return [...document.querySelectorAll('#entries li.entry')].filter(li => li.querySelector('.status').textContent.trim() === 'Failed 500').map(li => li.className)")
+        .await;
+    let failed: Vec<String> = serde_json::from_value(failed).unwrap();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(failed[0].split(' ').any(|c| c == "error"), "{failed:?}");
+
+    // An entry's details give its address and client.
+    open_row(&browser, "data-pipeline").await;
+    let panel = browser.text("#entries details[open] .panel").await;
+    for expected in ["192.168.1.20", "Safari", "macOS", "Version/17.4"] {
+        assert!(panel.contains(expected), "{expected:?} not in {panel}");
+    }
+
+    // A request's events are one click away.
+    let request = browser
+        .eval("const a = document.querySelector('#entries a[title=\"Every event of this request\"]'); a.closest('details').open = true; a.scrollIntoView({block: 'center'}); return a.textContent")
+        .await;
+    let request = request.as_str().unwrap().to_owned();
+    browser
+        .find("#entries a[title=\"Every event of this request\"]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_for_query(&browser, &format!("request_id:{request}")).await;
+    let requests = browser
+        .eval("return [...document.querySelectorAll('#entries a[title=\"Every event of this request\"]')].map(a => a.textContent)")
+        .await;
+    let requests: Vec<String> = serde_json::from_value(requests).unwrap();
+    assert!(!requests.is_empty());
+    assert!(requests.iter().all(|r| *r == request), "{requests:?}");
+
+    // A user's events are one click away.
+    browser.goto(&format!("http://{}/audit", server.addr)).await;
+    let user = browser
+        .eval("const a = [...document.querySelectorAll('#entries a.user')].find(a => a.textContent === 'carol'); a.scrollIntoView({block: 'center'}); return !!a")
+        .await;
+    assert_eq!(user, json!(true));
+    for link in browser.find_all("#entries a.user").await {
+        if link.text().await.unwrap() == "carol" {
+            link.click().await.unwrap();
+            break;
+        }
+    }
+    wait_for_query(&browser, "username:carol").await;
+    let descriptions = rows(&browser).await;
+    assert_eq!(descriptions.len(), 2, "{descriptions:?}");
+    assert!(
+        descriptions.iter().all(|d| d.starts_with("carol ")),
+        "{descriptions:?}"
+    );
+
+    // Live shows only what matches the query, and holds the server's one stream while on.
+    browser.find("#live").await.click().await.unwrap();
+    browser
+        .wait_until(
+            "return document.querySelector('#live-status').textContent.includes('streaming')",
+            WAIT,
+            "the stream opens",
+        )
+        .await;
+    assert_eq!(stream_status(&server, &fixture.tokens.owner).await, 503);
+    let mut other = common::workspace_event("alice", "create", None, "not-carols");
+    other.time = Utc::now();
+    let mut carols = common::workspace_event("carol", "create", None, "carols-new");
+    carols.time = Utc::now();
+    fixture.append(&[other, carols]);
+    browser
+        .wait_until(
+            "return document.querySelector('#entries .desc').textContent === 'carol created workspace carols-new'",
+            WAIT,
+            "carol's new entry at the top",
+        )
+        .await;
+    assert!(!browser.source().await.contains("not-carols"));
+
+    // Leaving the page ends its stream: the server's one stream is free again.
+    browser.goto("about:blank").await;
+    let deadline = std::time::Instant::now() + WAIT;
+    let mut status = 503;
+    while status != 200 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        status = stream_status(&server, &fixture.tokens.owner).await;
+    }
+    assert_eq!(
+        status, 200,
+        "the page's stream is still open after leaving it"
+    );
+
+    // Past 10,000 matching events the count says so, as Coder's does.
+    let many: Vec<AuditEvent> = (0..10_001).map(|_| common::login("filler")).collect();
+    fixture.append(&many);
+    browser.goto(&format!("http://{}/audit", server.addr)).await;
+    let count = browser.text("#count").await;
+    assert!(count.contains("10,000+"), "{count}");
+    assert_no_policy_violations(&browser).await;
+    browser.close().await;
+}
