@@ -289,6 +289,10 @@ pub(crate) struct VerifyArgs {
     /// A JSON-lines archive or export to check too, joined to the log; oldest first.
     #[arg(long = "archive", value_name = "FILE")]
     pub archives: Vec<PathBuf>,
+    /// Check the archives (and checkpoints) on their own, without opening the store: for an
+    /// archive kept after its database is gone.
+    #[arg(long)]
+    pub without_store: bool,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,

@@ -91,9 +91,14 @@ impl Served {
     }
 
     /// Sends SIGTERM and waits for the exit; returns (success, stderr).
-    fn terminate(mut self) -> (bool, String) {
+    fn terminate(self) -> (bool, String) {
+        self.signal("-TERM")
+    }
+
+    /// Sends `signal` (`-TERM`, `-INT`) and waits for the exit; returns (success, stderr).
+    fn signal(mut self, signal: &str) -> (bool, String) {
         let killed = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+            .args([signal, &self.child.id().to_string()])
             .status()
             .unwrap();
         assert!(killed.success());
@@ -372,4 +377,35 @@ fn serve_shows_the_viewer_with_its_token_form() {
     assert!(page.contains("Showing all 2 events"), "{page}");
     let (ok, stderr) = served.terminate();
     assert!(ok, "exit status: {stderr}");
+}
+
+/// Ctrl-C (SIGINT) stops the server as cleanly as SIGTERM: an open stream ends with the
+/// chunked body's terminator, and the server says it stopped.
+#[test]
+fn serve_stops_cleanly_on_sigint_too() {
+    let f = Fixture::new("serve-sigint", 3);
+    let owner = create_token(&f, "root", "owner", &[]);
+    let served = Served::start(&f);
+    let mut stream = TcpStream::connect(&served.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET /api/v2/audit/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {owner}\r\n\r\n"
+    )
+    .unwrap();
+    let mut first = [0u8; 256];
+    let n = stream.read(&mut first).unwrap();
+    assert!(String::from_utf8_lossy(&first[..n]).contains("text/event-stream"));
+
+    let (ok, stderr) = served.signal("-INT");
+    assert!(ok, "exit status: {stderr}");
+    assert!(stderr.contains("stopped"), "{stderr}");
+    let mut rest = Vec::new();
+    stream.read_to_end(&mut rest).unwrap();
+    assert!(
+        String::from_utf8_lossy(&rest).ends_with("0\r\n\r\n"),
+        "the stream ended cleanly"
+    );
 }

@@ -416,3 +416,70 @@ fn fingerprints_come_from_standard_input_and_never_show_the_value() {
         text(&argv.stderr)
     );
 }
+
+/// A checkpoint printed on standard output (for a ticket) and a purge archive outlive the
+/// database: `verify --without-store` checks the archive on its own against the checkpoint,
+/// and still names an edited event.
+#[test]
+fn an_archive_verifies_on_its_own_against_a_checkpoint_after_the_database_is_gone() {
+    let fixture = Fixture::new("trust-archive-alone", 10);
+    let (private, public) = keys(&fixture);
+    let out = fixture.run(&["checkpoint", "--signing-key", &private]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let note = text(&out.stdout);
+    assert!(note.starts_with("test.example/audit\n10\n"), "{note}");
+    let checkpoint = fixture.path("ticket.txt");
+    std::fs::write(&checkpoint, &note).unwrap();
+
+    let archive = fixture.path("archive.jsonl");
+    let out = fixture.run(&[
+        "purge",
+        "--older-than",
+        "2030-01-01",
+        "--archive",
+        archive.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    std::fs::remove_file(fixture.path("audit.db")).unwrap();
+
+    let verify = |archive: &std::path::Path| {
+        fixture.run(&[
+            "verify",
+            "--without-store",
+            "--public-key",
+            &public,
+            "--checkpoint",
+            checkpoint.to_str().unwrap(),
+            "--archive",
+            archive.to_str().unwrap(),
+        ])
+    };
+    let out = verify(&archive);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("events verified: 10 of 10"), "{stdout}");
+    assert!(!fixture.path("audit.db").exists(), "no store was created");
+
+    let edited = std::fs::read_to_string(&archive).unwrap().replacen(
+        "\"action\":\"create\"",
+        "\"action\":\"login\"",
+        1,
+    );
+    let tampered = fixture.path("tampered.jsonl");
+    std::fs::write(&tampered, edited).unwrap();
+    let out = verify(&tampered);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).contains("not intact"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = fixture.run(&["verify", "--without-store"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--archive"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -60,7 +60,7 @@ pub const OWNER: &str = "owner";
 pub const AUDITOR: &str = "auditor";
 
 /// Decides who is making a request. Implemented by the application (or use
-/// [`TokenAuthorizer`](crate::TokenAuthorizer), the token file of `audit serve`).
+/// [`TokenAuthorizer`](crate::tokens::TokenAuthorizer), the token file of `audit serve`).
 ///
 /// It runs on the async runtime for every request: keep it quick and non-blocking.
 pub trait Authorizer: Send + Sync + 'static {

@@ -66,7 +66,6 @@ pub use routes::{
     COUNT_CAP, EXPORT_PATH, HEALTH_PATH, LIST_PATH, MAX_BODY, STREAM_PATH, WATCH_PATH, router,
 };
 pub use stream::CLOSE_RESET;
-pub use tokens::TokenAuthorizer;
 pub use verify::{VERIFY, VERIFY_PATH, Verification};
 pub use viewer::{
     CONTENT_SECURITY_POLICY, LIVE_PATH, SIGN_IN_PATH, SIGN_OUT_PATH, SUGGEST_PATH, SignIn,

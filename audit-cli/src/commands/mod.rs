@@ -57,6 +57,7 @@ pub(crate) fn run(cli: Cli) -> Result<(), Failure> {
         Command::Token(command) => return token::run(command),
         Command::Keygen(args) => return keygen::run(args),
         Command::Fingerprint(args) => return fingerprint::run(args),
+        Command::Verify(args) if args.without_store => return verify::run_without_store(args),
         command => Cli { command, ..cli },
     };
     let url: StoreUrl = cli.store.parse()?;

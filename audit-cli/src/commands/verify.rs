@@ -5,8 +5,9 @@
 use std::io::{BufWriter, Write};
 
 use audit_core::chain::VerifierKey;
+use audit_core::chain::VerifyReport;
 use audit_core::format::terminal_safe;
-use audit_core::store::verify::{VerifyError, VerifyOptions, verify};
+use audit_core::store::verify::{VerifyError, VerifyOptions, verify, verify_archives};
 
 use super::Context;
 use crate::cli::VerifyArgs;
@@ -16,6 +17,27 @@ use crate::error::Failure;
 const MAX_CHECKPOINT_FILE: u64 = 64 * 1024;
 
 pub(super) fn run(cx: &mut Context, args: VerifyArgs) -> Result<(), Failure> {
+    let json = args.json;
+    let options = options(args)?;
+    let report = verify(&mut *cx.store, &options).map_err(failure)?;
+    print(&report, json)
+}
+
+/// `audit verify --without-store --archive FILE…`: the archives on their own.
+pub(super) fn run_without_store(args: VerifyArgs) -> Result<(), Failure> {
+    if args.archives.is_empty() {
+        return Err(Failure::usage(
+            "--without-store checks archives on their own: pass at least one --archive FILE",
+        ));
+    }
+    let json = args.json;
+    let options = options(args)?;
+    let report = verify_archives(&options).map_err(failure)?;
+    print(&report, json)
+}
+
+/// The keys, checkpoints and archives named on the command line, read and checked.
+fn options(args: VerifyArgs) -> Result<VerifyOptions, Failure> {
     let mut keys = Vec::new();
     for path in &args.public_keys {
         keys.extend(VerifierKey::read_file(path).map_err(Failure::usage)?);
@@ -37,19 +59,26 @@ pub(super) fn run(cx: &mut Context, args: VerifyArgs) -> Result<(), Failure> {
             )));
         }
     }
-    let options = VerifyOptions {
+    Ok(VerifyOptions {
         keys,
         checkpoints,
         archives: args.archives,
-    };
-    let report = verify(&mut *cx.store, &options).map_err(|e| match e {
+    })
+}
+
+fn failure(e: VerifyError) -> Failure {
+    match e {
         VerifyError::Store(e) => Failure::from(e),
         e @ (VerifyError::Archive { .. } | VerifyError::CsvArchive(_)) => Failure::usage(e),
         e => Failure::runtime(e),
-    })?;
+    }
+}
+
+/// Prints the report (as JSON with `json`); fails, naming the first problem, unless intact.
+fn print(report: &VerifyReport, json: bool) -> Result<(), Failure> {
     let mut out = BufWriter::new(std::io::stdout().lock());
-    if args.json {
-        serde_json::to_writer_pretty(&mut out, &report).map_err(std::io::Error::from)?;
+    if json {
+        serde_json::to_writer_pretty(&mut out, report).map_err(std::io::Error::from)?;
         writeln!(out)?;
     } else {
         for line in report.to_string().lines() {

@@ -58,6 +58,19 @@ pub fn verify(store: &mut dyn Store, options: &VerifyOptions) -> Result<VerifyRe
     Ok(verifier.finish())
 }
 
+/// Verifies archives on their own, without a store: for an archive kept after the database it
+/// came from is gone, or checked somewhere else. The checkpoints of `options` are checked
+/// against the archives; what lies beyond the last archive is listed as not checked. Never
+/// writes.
+pub fn verify_archives(options: &VerifyOptions) -> Result<VerifyReport, VerifyError> {
+    let mut verifier = Verifier::new();
+    add_given_checkpoints(options, &mut verifier);
+    for archive in &options.archives {
+        read_archive(archive, &mut verifier)?;
+    }
+    Ok(verifier.finish())
+}
+
 /// Signs a checkpoint of `store`'s head at `time` with `key` and records it in the store,
 /// after verifying the chain from the newest checkpoint `key` signed. Returns the checkpoint
 /// and its signed text.
@@ -102,11 +115,8 @@ pub fn take_checkpoint(
 }
 
 /// Adds the checkpoints given and those the store keeps to `verifier`.
-fn add_checkpoints(
-    store: &mut dyn Store,
-    options: &VerifyOptions,
-    verifier: &mut Verifier,
-) -> Result<(), VerifyError> {
+/// The checkpoints kept outside the store, each checked or reported invalid.
+fn add_given_checkpoints(options: &VerifyOptions, verifier: &mut Verifier) {
     for (source, note) in &options.checkpoints {
         match Checkpoint::open(note, &options.keys) {
             Ok(checkpoint) => {
@@ -115,6 +125,14 @@ fn add_checkpoints(
             Err(e) => verifier.invalid_checkpoint(source.clone(), e.to_string()),
         }
     }
+}
+
+fn add_checkpoints(
+    store: &mut dyn Store,
+    options: &VerifyOptions,
+    verifier: &mut Verifier,
+) -> Result<(), VerifyError> {
+    add_given_checkpoints(options, verifier);
     let stored = match store.checkpoints() {
         Ok(stored) => stored,
         Err(StoreError::Unsupported(_)) => Vec::new(),

@@ -132,7 +132,7 @@ pub enum SignIn {
     /// A form that asks for an API token (`<input name="token" type="password">`). The
     /// token is checked with the authorizer as `Authorization: Bearer TOKEN`; a good one is
     /// kept in the `audit_session` cookie (`HttpOnly`, `SameSite=Strict`, `Secure` over
-    /// TLS), which the authorizer must accept — [`TokenAuthorizer`](crate::TokenAuthorizer)
+    /// TLS), which the authorizer must accept — [`TokenAuthorizer`](crate::tokens::TokenAuthorizer)
     /// does. Sign-in and sign-out are `POST`s that must come from this origin.
     Token,
     /// The application signs people in with its own session, which its authorizer reads on
