@@ -90,9 +90,36 @@ impl Served {
         (status, response)
     }
 
-    /// Sends SIGTERM and waits for the exit; returns (success, stderr).
-    fn terminate(self) -> (bool, String) {
-        self.signal("-TERM")
+    /// Opens an SSE stream and reads its response head.
+    fn open_stream(&self, token: &str) -> TcpStream {
+        let mut stream = TcpStream::connect(&self.addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        write!(
+            stream,
+            "GET /api/v2/audit/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n"
+        )
+        .unwrap();
+        let mut first = [0u8; 256];
+        let n = stream.read(&mut first).unwrap();
+        assert!(String::from_utf8_lossy(&first[..n]).contains("text/event-stream"));
+        stream
+    }
+
+    /// Sends `signal` with `stream` open: the server exits successfully, says it stopped, and
+    /// the stream ends with the chunked body's terminator (an open stream does not hold the
+    /// shutdown up).
+    fn stop_cleanly(self, signal: &str, mut stream: TcpStream) {
+        let (ok, stderr) = self.signal(signal);
+        assert!(ok, "exit status: {stderr}");
+        assert!(stderr.contains("stopped"), "{stderr}");
+        let mut rest = Vec::new();
+        stream.read_to_end(&mut rest).unwrap();
+        assert!(
+            String::from_utf8_lossy(&rest).ends_with("0\r\n\r\n"),
+            "the stream ended cleanly"
+        );
     }
 
     /// Sends `signal` (`-TERM`, `-INT`) and waits for the exit; returns (success, stderr).
@@ -232,28 +259,8 @@ fn serve_answers_with_tokens_and_stops_cleanly_on_sigterm() {
     assert_eq!(served.get("/api/v2/audit", Some(&member)).0, 403);
 
     // An open stream does not hold the shutdown up.
-    let mut stream = TcpStream::connect(&served.addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    write!(
-        stream,
-        "GET /api/v2/audit/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {owner}\r\n\r\n"
-    )
-    .unwrap();
-    let mut first = [0u8; 256];
-    let n = stream.read(&mut first).unwrap();
-    assert!(String::from_utf8_lossy(&first[..n]).contains("text/event-stream"));
-
-    let (ok, stderr) = served.terminate();
-    assert!(ok, "exit status: {stderr}");
-    assert!(stderr.contains("stopped"), "{stderr}");
-    let mut rest = Vec::new();
-    stream.read_to_end(&mut rest).unwrap();
-    assert!(
-        String::from_utf8_lossy(&rest).ends_with("0\r\n\r\n"),
-        "the stream ended cleanly"
-    );
+    let stream = served.open_stream(&owner);
+    served.stop_cleanly("-TERM", stream);
 
     // The reads were recorded in the store, by their readers.
     let mut store = audit_core::store::open(&f.url).unwrap();
@@ -306,7 +313,7 @@ fn serve_takes_periodic_checkpoints_even_of_a_quiet_log() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    let (ok, stderr) = served.terminate();
+    let (ok, stderr) = served.signal("-TERM");
     assert!(ok, "{stderr}");
     assert!(!stderr.contains("failed"), "{stderr}");
     let public = f.path("key.pub");
@@ -350,7 +357,7 @@ fn serve_verifies_the_log_periodically_for_the_viewers_integrity_line() {
         .unwrap();
     let page = wait_for("Integrity: NOT intact");
     assert!(page.contains(&format!("event {id} (#2)")), "{page}");
-    let (ok, stderr) = served.terminate();
+    let (ok, stderr) = served.signal("-TERM");
     assert!(ok, "{stderr}");
     assert!(
         stderr.contains("audit serve: the log is NOT intact (verified up to #"),
@@ -375,7 +382,7 @@ fn serve_shows_the_viewer_with_its_token_form() {
     let (status, page) = served.get("/audit?q=resource_type:workspace", Some(&owner));
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("Showing all 2 events"), "{page}");
-    let (ok, stderr) = served.terminate();
+    let (ok, stderr) = served.signal("-TERM");
     assert!(ok, "exit status: {stderr}");
 }
 
@@ -386,26 +393,6 @@ fn serve_stops_cleanly_on_sigint_too() {
     let f = Fixture::new("serve-sigint", 3);
     let owner = create_token(&f, "root", "owner", &[]);
     let served = Served::start(&f);
-    let mut stream = TcpStream::connect(&served.addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    write!(
-        stream,
-        "GET /api/v2/audit/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {owner}\r\n\r\n"
-    )
-    .unwrap();
-    let mut first = [0u8; 256];
-    let n = stream.read(&mut first).unwrap();
-    assert!(String::from_utf8_lossy(&first[..n]).contains("text/event-stream"));
-
-    let (ok, stderr) = served.signal("-INT");
-    assert!(ok, "exit status: {stderr}");
-    assert!(stderr.contains("stopped"), "{stderr}");
-    let mut rest = Vec::new();
-    stream.read_to_end(&mut rest).unwrap();
-    assert!(
-        String::from_utf8_lossy(&rest).ends_with("0\r\n\r\n"),
-        "the stream ended cleanly"
-    );
+    let stream = served.open_stream(&owner);
+    served.stop_cleanly("-INT", stream);
 }
