@@ -203,13 +203,12 @@ pub(super) fn select(
     in_snapshot(store, |store| {
         let events = match scan {
             Scan::Page(cursor) => {
-                let until = cursor.map(|c| c.time());
-                let buckets = buckets(store, filter, Start::Newest(until))?;
-                page(store, &sql, &mut query, &buckets, limit)?
+                let start = Start::Newest(cursor.map(|c| c.time()));
+                by_time(store, filter, &sql, &mut query, start, limit)?
             }
             Scan::NewerPage(cursor) => {
-                let buckets = buckets(store, filter, Start::Oldest(cursor.time()))?;
-                newer_page(store, &sql, &mut query, &buckets, limit)?
+                let start = Start::Oldest(cursor.time());
+                by_time(store, filter, &sql, &mut query, start, limit)?
             }
             Scan::After(after) => {
                 let head = super::append::head_row(&store.conn)?;
@@ -260,50 +259,35 @@ pub(super) fn count(
     })
 }
 
-/// Newest first: chunks of buckets by their newest event, merged, until no bucket left can
-/// hold an event newer than the page's last.
-fn page(
+/// A page by time from `start`'s end: chunks of the [buckets](buckets) that may hold events
+/// of `filter` (by their newest event, newest first, or by their oldest event, oldest first),
+/// merged, until no bucket left can hold an event that comes before the page's last in that
+/// order.
+fn by_time(
     store: &mut SqliteStore,
+    filter: &Filter,
     sql: &str,
     query: &mut ChunkQuery,
-    buckets: &[Bucket],
+    start: Start,
     limit: usize,
 ) -> Result<Vec<StoredEvent>, StoreError> {
+    let buckets = buckets(store, filter, start)?;
+    let newest_first = matches!(start, Start::Newest(_));
     let mut events: Vec<StoredEvent> = Vec::new();
     for chunk in Chunks::over(buckets.len()) {
-        if let Some(last) = events.get(limit.saturating_sub(1))
-            && buckets[chunk.start].edge_time < last.time.timestamp_micros()
-        {
-            break;
+        if let Some(last) = events.get(limit.saturating_sub(1)) {
+            let (edge, last) = (buckets[chunk.start].edge_time, last.time.timestamp_micros());
+            if (newest_first && edge < last) || (!newest_first && edge > last) {
+                break;
+            }
         }
         let list: Vec<i64> = buckets[chunk].iter().map(|b| b.bucket).collect();
         events.extend(store.query_events(sql, query.with_buckets(&list))?);
-        events.sort_by_key(|e| std::cmp::Reverse((e.time, e.id)));
-        events.truncate(limit);
-    }
-    Ok(events)
-}
-
-/// Oldest first after a cursor (the page just newer than it): chunks of buckets by their
-/// oldest event, oldest first, merged, until no bucket left can hold an event older than the
-/// page's last.
-fn newer_page(
-    store: &mut SqliteStore,
-    sql: &str,
-    query: &mut ChunkQuery,
-    buckets: &[Bucket],
-    limit: usize,
-) -> Result<Vec<StoredEvent>, StoreError> {
-    let mut events: Vec<StoredEvent> = Vec::new();
-    for chunk in Chunks::over(buckets.len()) {
-        if let Some(last) = events.get(limit.saturating_sub(1))
-            && buckets[chunk.start].edge_time > last.time.timestamp_micros()
-        {
-            break;
+        if newest_first {
+            events.sort_by_key(|e| std::cmp::Reverse((e.time, e.id)));
+        } else {
+            events.sort_by_key(|e| (e.time, e.id));
         }
-        let list: Vec<i64> = buckets[chunk].iter().map(|b| b.bucket).collect();
-        events.extend(store.query_events(sql, query.with_buckets(&list))?);
-        events.sort_by_key(|e| (e.time, e.id));
         events.truncate(limit);
     }
     Ok(events)
