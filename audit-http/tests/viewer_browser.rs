@@ -182,6 +182,23 @@ async fn assert_nothing_ran(browser: &Browser) {
     );
 }
 
+/// Waits until the page says its live stream is open.
+async fn wait_for_live(browser: &Browser) {
+    browser
+        .wait_until(
+            "return document.querySelector('#live-status').textContent.includes('streaming')",
+            WAIT,
+            "the live stream opens",
+        )
+        .await;
+}
+
+/// Switches Live on and waits until the stream is open.
+async fn go_live(browser: &Browser) {
+    browser.find("#live").await.click().await.unwrap();
+    wait_for_live(browser).await;
+}
+
 /// Appends workspaces named `names` to the store at `url` from a second process.
 fn append_elsewhere(url: &str, names: &[&str]) {
     let names = names.join(",");
@@ -638,13 +655,7 @@ async fn live_entries_from_another_process_appear_even_across_a_dropped_stream()
         live.attr("aria-pressed").await.unwrap().as_deref(),
         Some("true")
     );
-    browser
-        .wait_until(
-            "return document.querySelector('#live-status').textContent.includes('streaming')",
-            WAIT,
-            "the stream opens",
-        )
-        .await;
+    wait_for_live(&browser).await;
 
     append_elsewhere(&url, &["live-one"]);
     browser
@@ -741,14 +752,7 @@ async fn hostile_data_shows_as_text_and_never_runs() {
             server.addr
         ))
         .await;
-    browser.find("#live").await.click().await.unwrap();
-    browser
-        .wait_until(
-            "return document.querySelector('#live-status').textContent.includes('streaming')",
-            WAIT,
-            "live",
-        )
-        .await;
+    go_live(&browser).await;
     // Live rows carry the same markup.
     fixture.append(&hostile());
     browser
@@ -1023,14 +1027,7 @@ async fn a_running_viewer() {
     let (status, _, body) = fetch(&browser, &csv).await;
     assert_eq!(status, 200);
     println!("CSV export: {} lines", body.lines().count());
-    browser.find("#live").await.click().await.unwrap();
-    browser
-        .wait_until(
-            "return document.querySelector('#live-status').textContent.includes('streaming')",
-            WAIT,
-            "live",
-        )
-        .await;
+    go_live(&browser).await;
     assert_no_policy_violations(&browser).await;
     browser.close().await;
 }
@@ -1201,14 +1198,7 @@ async fn an_auditor_reads_local_days_failures_clients_requests_live_and_capped_c
     );
 
     // Live shows only what matches the query, and holds the server's one stream while on.
-    browser.find("#live").await.click().await.unwrap();
-    browser
-        .wait_until(
-            "return document.querySelector('#live-status').textContent.includes('streaming')",
-            WAIT,
-            "the stream opens",
-        )
-        .await;
+    go_live(&browser).await;
     assert_eq!(stream_status(&server, &fixture.tokens.owner).await, 503);
     let mut other = common::workspace_event("alice", "create", None, "not-carols");
     other.time = Utc::now();
