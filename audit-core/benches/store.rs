@@ -24,6 +24,9 @@
 //! * `AUDIT_BENCH_POSTGRES_URL`, else `AUDIT_TEST_POSTGRES_URL`, else
 //!   `postgres://postgres@127.0.0.1/test`;
 //! * `AUDIT_BENCH_KEEP`: keep the SQLite file and the Postgres schemas after the run;
+//! * `AUDIT_BENCH_SQLITE_QUERIES_ONLY`: the path of a kept SQLite store (`…/store.db`) of the
+//!   same number of events: skip the SQLite load and time the queries on it (after a change
+//!   to reads, without loading a million events again);
 //! * `AUDIT_BENCH_SEQ_EVENTS`: events for the log position's cost on append (default
 //!   100,000 in batches of 1,000, and a twentieth of that in batches of 10; 0 skips it).
 
@@ -136,6 +139,7 @@ struct Config {
     stores: Vec<String>,
     postgres_url: String,
     keep: bool,
+    sqlite_queries_only: Option<PathBuf>,
 }
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -166,6 +170,8 @@ impl Config {
                 .or_else(|_| std::env::var("AUDIT_TEST_POSTGRES_URL"))
                 .unwrap_or_else(|_| "postgres://postgres@127.0.0.1/test".into()),
             keep: std::env::var_os("AUDIT_BENCH_KEEP").is_some(),
+            sqlite_queries_only: std::env::var_os("AUDIT_BENCH_SQLITE_QUERIES_ONLY")
+                .map(PathBuf::from),
         }
     }
 }
@@ -532,7 +538,8 @@ fn run_queries(
 
 struct StoreReport {
     name: &'static str,
-    ingest: ingest::Load,
+    /// `None` when the queries ran on a kept store.
+    ingest: Option<ingest::Load>,
     /// Opening a store of the previous schema, as large as the store, with a writer.
     migration: Option<Duration>,
     /// Query passes: (when, rows).
@@ -548,7 +555,9 @@ fn report(config: &Config, reports: &[StoreReport]) -> String {
         thousands(config.events as f64),
     );
     for r in reports {
-        let _ = writeln!(md, "{}", r.ingest.table(r.name, config.events));
+        if let Some(load) = &r.ingest {
+            let _ = writeln!(md, "{}", load.table(r.name, config.events));
+        }
         if let Some(took) = r.migration {
             let _ = writeln!(
                 md,
@@ -604,6 +613,9 @@ fn report(config: &Config, reports: &[StoreReport]) -> String {
 // ---------------------------------------------------------------------------------------------
 
 fn bench_sqlite(config: &Config, data: &Dataset, dir: &Path) -> StoreReport {
+    if let Some(path) = &config.sqlite_queries_only {
+        return sqlite_queries(config, data, path, None, None);
+    }
     let path = dir.join("store.db");
     let mut floor = ingest::SqliteFloor::create(&dir.join("floor.db"));
     let mut store = SqliteStore::open(&path).expect("open");
@@ -640,16 +652,31 @@ fn bench_sqlite(config: &Config, data: &Dataset, dir: &Path) -> StoreReport {
             let _ = std::fs::remove_file(dir.join(format!("{f}{suffix}")));
         }
     }
-    // What a process does after a load: close the store and open it again.
-    let mut store = SqliteStore::open(&path).expect("reopen");
-    let mut baseline = SqliteBaseline::new(sqlite_connection(&path));
+    sqlite_queries(config, data, &path, Some(load), migration)
+}
+
+/// The queries on the SQLite store at `path`, opened again as a process does after a load.
+fn sqlite_queries(
+    config: &Config,
+    data: &Dataset,
+    path: &Path,
+    ingest: Option<ingest::Load>,
+    migration: Option<Duration>,
+) -> StoreReport {
+    let mut store = SqliteStore::open(path).expect("reopen");
+    assert_eq!(
+        store.head().expect("head").head,
+        data.n as u64,
+        "the store holds a different number of events than AUDIT_BENCH_EVENTS"
+    );
+    let mut baseline = SqliteBaseline::new(sqlite_connection(path));
     let queries = vec![(
         "as loaded",
         run_queries(&mut store, &mut baseline, config, data, "sqlite"),
     )];
     StoreReport {
         name: "SQLite",
-        ingest: load,
+        ingest,
         migration,
         queries,
     }
@@ -730,7 +757,7 @@ fn bench_postgres(config: &Config, data: &Dataset, partitioning: Partitioning) -
     }
     StoreReport {
         name,
-        ingest: load,
+        ingest: Some(load),
         migration: None,
         queries,
     }

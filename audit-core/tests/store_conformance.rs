@@ -1082,7 +1082,7 @@ fn sqlite_file_keeps_events_and_schema_across_reopen() {
     {
         let mut store = SqliteStore::open(&path).unwrap();
         store.append(&dataset(5)).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 4);
+        assert_eq!(store.schema_version().unwrap(), 5);
     }
     let mut store = audit_core::store::open(&format!("sqlite://{}", path.display())).unwrap();
     assert_eq!(store.stats().unwrap().rows, 5);

@@ -134,7 +134,7 @@ fn a_writer_migrates_an_older_store_numbering_its_events_in_time_order() {
     drop(previous);
 
     let mut store = SqliteStore::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 4);
+    assert_eq!(store.schema_version().unwrap(), 5);
     store_support::assert_numbered_in_order(&mut store, &in_time_order);
     // The index it had stays; readers now open it.
     let conn = rusqlite::Connection::open(&path).unwrap();

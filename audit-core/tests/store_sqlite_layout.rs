@@ -1,7 +1,9 @@
-//! The SQLite store's layout (schema version 3): a store of version 2 migrates to it with
-//! its events, positions, purge point, vocabulary and declared key indexes; reads walk the
-//! buckets of positions in exact `(time, id)` order even where a tie in time spans two
-//! buckets; new stores use 8 KiB pages.
+//! The SQLite store's layout (schema versions 3 and 5): a store of version 2 migrates to it
+//! with its events, positions, purge point, vocabulary and declared key indexes; reads walk
+//! the buckets of positions in exact `(time, id)` order even where a tie in time spans two
+//! buckets; new stores use 8 KiB pages; a store of version 4 gains the buckets' key summaries,
+//! and rare keys read through them find every event `Filter::matches` selects, after the
+//! migration, after appends large and small, and after a purge.
 #![cfg(feature = "sqlite")]
 
 #[macro_use]
@@ -10,7 +12,7 @@ mod store_support;
 use audit_core::AuditEvent;
 use audit_core::query::Filter;
 use audit_core::store::sqlite::{Options, SqliteStore};
-use audit_core::store::{LogSpan, PageRequest, Store, StoreError};
+use audit_core::store::{Count, LogSpan, PageRequest, Store, StoreError};
 use chrono::Duration;
 use store_support::previous::{PreviousAppend, SqliteV2};
 use store_support::{base_time, events, temp_dir};
@@ -75,7 +77,7 @@ fn a_version_2_store_migrates_with_its_events_positions_and_keys() {
     }
 
     let mut store = SqliteStore::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 4);
+    assert_eq!(store.schema_version().unwrap(), 5);
     assert_eq!(
         store.head().unwrap(),
         LogSpan {
@@ -202,5 +204,135 @@ fn new_stores_use_8_kib_pages() {
         .query_row("PRAGMA page_size", [], |r| r.get(0))
         .unwrap();
     assert_eq!(page_size, 8192);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Every event `filter` selects, newest first, read a page of 50 at a time through cursors,
+/// and its capped count; compared with what `Filter::matches` selects of `all`.
+fn assert_reads_match(store: &mut SqliteStore, all: &[AuditEvent], filter: &Filter) {
+    let mut want: Vec<&AuditEvent> = all.iter().filter(|e| filter.matches(e, None)).collect();
+    want.sort_by_key(|e| std::cmp::Reverse((e.time, e.id)));
+    let want: Vec<Uuid> = want.iter().map(|e| e.id).collect();
+    let mut got = Vec::new();
+    let mut request = PageRequest::first(50);
+    loop {
+        let page = store.page(filter, &request).unwrap();
+        got.extend(page.events.iter().map(|e| e.id));
+        match page.next {
+            Some(next) => request = PageRequest::after(50, next),
+            None => break,
+        }
+    }
+    let first_difference = got.iter().zip(&want).position(|(g, w)| g != w);
+    assert!(
+        got.len() == want.len() && first_difference.is_none(),
+        "{filter:?}: {} events read, {} selected, first difference at {first_difference:?}",
+        got.len(),
+        want.len()
+    );
+    let count = store.count(filter, 100_000).unwrap();
+    assert_eq!(count, Count::Exact(want.len() as u64), "{filter:?}");
+}
+
+/// Events over many buckets: three usernames spelled in several cases, one rare user (three
+/// events, far apart), a target with a NUL, a request id on most events.
+fn spread(source: u32, n: usize) -> Vec<AuditEvent> {
+    let mut all = varied(n);
+    for (i, e) in all.iter_mut().enumerate() {
+        e.id = Uuid::from_u128((u128::from(source) << 64) | i as u128);
+        e.request_id =
+            (i % 4 != 0).then(|| Uuid::from_u128((u128::from(source) << 32) + i as u128));
+        if i % 5_000 == 17 {
+            e.actor.username = "Quinn".into();
+            e.actor.email = "quinn@example.com".into();
+        }
+        if i == 9_999 {
+            e.resource_target = "ws-\0-nul".into();
+        }
+    }
+    all
+}
+
+#[test]
+fn a_version_4_store_gains_key_summaries_and_rare_keys_read_the_same_events() {
+    let dir = temp_dir("layout-summaries");
+    let path = dir.join("audit.db");
+    let mut all = spread(9, 12_000);
+    {
+        let mut store = SqliteStore::open(&path).unwrap();
+        for chunk in all.chunks(1_000) {
+            store.append(chunk).unwrap();
+        }
+    }
+    // The store as schema 4 left it: no bucket order indexes, no summaries.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "DROP TABLE audit_log_bucket_keys; DROP INDEX audit_log_buckets_newest; \
+         DROP INDEX audit_log_buckets_oldest; PRAGMA user_version = 4;",
+    )
+    .unwrap();
+    drop(conn);
+    let mut store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.schema_version().unwrap(), 5);
+    let summaries: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row(
+            "SELECT COUNT(DISTINCT bucket) FROM audit_log_bucket_keys",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(summaries, 12, "positions 1..=12000 span buckets 0 to 11");
+
+    let filters = |all: &[AuditEvent]| {
+        vec![
+            Filter::default().with_username("QUINN"),
+            Filter::default().with_email("Quinn@Example.com"),
+            Filter::default().with_email("nobody@example.com"),
+            Filter::default().with_username("nobody"),
+            Filter::default().with_resource_target("ws-\0-nul"),
+            Filter::default().with_resource_target(&all[all.len() / 3].resource_target),
+            Filter::default().with_request_id(Uuid::from_u128((9 << 32) + 4_001)),
+            Filter::default()
+                .with_username("erin")
+                .with_request_id(Uuid::from_u128((9 << 32) + 4_001)),
+            Filter::default().with_username("ERIN"),
+            Filter::default().with_email("frank@EXAMPLE.com"),
+        ]
+    };
+    // Summaries built by the migration.
+    for filter in filters(&all) {
+        assert_reads_match(&mut store, &all, &filter);
+    }
+    // Summaries built by appends, in small batches too.
+    let more = spread(10, 9_000);
+    for chunk in more.chunks(7) {
+        store.append(chunk).unwrap();
+    }
+    all.extend(more);
+    for filter in filters(&all) {
+        assert_reads_match(&mut store, &all, &filter);
+    }
+    // A purge through the middle of a bucket (it deletes the longest run of positions whose
+    // events are all older than the cut): what is left reads the same.
+    let cut = all[5_500].time;
+    store
+        .purge(
+            &audit_core::store::PurgeOptions::older_than(cut),
+            None,
+            &mut |_| {},
+        )
+        .unwrap();
+    let first = store.head().unwrap().first;
+    assert!(
+        first > 1 && first % 1024 != 1,
+        "purged through {}",
+        first - 1
+    );
+    let kept: Vec<AuditEvent> = all.split_off(first as usize - 1);
+    let mut reader = SqliteStore::open_read_only(&path).unwrap();
+    for filter in filters(&kept) {
+        assert_reads_match(&mut reader, &kept, &filter);
+    }
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -1,7 +1,7 @@
 //! One append, in one `BEGIN IMMEDIATE` transaction: each event of the batch is inserted at
-//! the next free log position, with its chain hash, unless it is stored already, then the time
-//! spans of the buckets it touched, the recorded vocabularies and the head row (position and
-//! hash) are brought up to date.
+//! the next free log position, with its chain hash, unless it is stored already, then the
+//! time spans and key summaries of the buckets it touched, the recorded vocabularies and the
+//! head row (position and hash) are brought up to date.
 //!
 //! An event is identified by its time and id, as in every store (and in page cursors). The
 //! insert itself finds out whether it is stored (`ON CONFLICT (time, id) DO NOTHING` on the
@@ -69,6 +69,7 @@ pub(super) fn append_once(
         return Ok(());
     }
     record_bucket_spans(&tx, &inserted)?;
+    super::summary::record(&tx, &inserted)?;
     let (actions, actors) = record_vocabulary(&tx, recorded, &inserted)?;
     let head = numbering.head();
     tx.execute(

@@ -24,6 +24,11 @@
 //!   (16-byte blobs; events without one are left out) have one each, as has each declared
 //!   additional key.
 //!
+//! Schema 5 adds two things reads rely on: indexes that list the buckets by their newest and
+//! by their oldest event (a page that is full after a bucket or two lists only those), and a
+//! key summary of each bucket ([`super::summary`]), so that a rare key seeks only the
+//! buckets that may hold it.
+//!
 //! A bucket's time span is what lets a page stop early: appends far out of time order (old
 //! events backfilled while new ones arrive) widen the spans of the buckets they land in, and
 //! keyed pages then read more buckets. Pages of time-only filters go through `(time, id)` and
@@ -175,6 +180,19 @@ pub(super) fn migrate_to_v3(tx: &Transaction<'_>) -> Result<(), StoreError> {
         tx.execute_batch(&key.create_sql(crate::store::sql::Dialect::Sqlite, Some(BUCKET)))?;
     }
     Ok(())
+}
+
+/// The indexes that list buckets by their newest event, newest first, and by their oldest,
+/// oldest first (so a read that stops after a bucket or two lists only those).
+const BUCKET_ORDER_INDEXES: &str =
+    "CREATE INDEX audit_log_buckets_newest ON audit_log_buckets (max_time, bucket, min_time);
+    CREATE INDEX audit_log_buckets_oldest ON audit_log_buckets (min_time, bucket, max_time);";
+
+/// Migration 5: the buckets' order indexes and key summaries ([`super::summary`]), built
+/// from the stored events.
+pub(super) fn migrate_to_v5(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    tx.execute_batch(BUCKET_ORDER_INDEXES)?;
+    super::summary::create_and_fill(tx)
 }
 
 /// The additional keys some writer declared: the indexes on `audit_logs` named

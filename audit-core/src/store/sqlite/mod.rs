@@ -17,6 +17,7 @@ mod layout;
 mod read;
 mod row;
 mod schema;
+mod summary;
 
 use std::path::{Path, PathBuf};
 
@@ -239,6 +240,10 @@ impl PurgeSteps for SqliteStore {
         // the partly purged one holds: spans only ever need to cover its events).
         tx.execute(
             &format!("DELETE FROM {} WHERE bucket < ?1", layout::BUCKETS_TABLE),
+            [layout::bucket_of(through.saturating_add(1))],
+        )?;
+        tx.execute(
+            &format!("DELETE FROM {} WHERE bucket < ?1", summary::SUMMARY_TABLE),
             [layout::bucket_of(through.saturating_add(1))],
         )?;
         tx.execute(
@@ -497,7 +502,7 @@ impl SqliteStore {
     }
 }
 
-fn to_sql(param: &Param) -> SqlValue {
+pub(super) fn to_sql(param: &Param) -> SqlValue {
     match param {
         Param::Text(s) => SqlValue::Text(s.clone()),
         Param::Time(t) => SqlValue::Integer(t.timestamp_micros()),

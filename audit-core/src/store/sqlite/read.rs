@@ -3,12 +3,15 @@
 //! The index orders entries by bucket of positions first, so one query cannot return a
 //! key's events newest first across buckets. A read walks the buckets instead, a chunk of
 //! them per query (`seq >> 10 IN (…)`, one index seek per bucket), with chunks that double in
-//! size: a key in every other event is answered from the newest bucket or two, a rare one in
-//! a handful of queries over every bucket.
+//! size: a key in every other event is answered from the newest bucket or two. Past the first
+//! few buckets, a filter on a username, email, resource id, target or request id walks only
+//! the buckets whose key summaries may hold it ([`super::summary`]), so a rare key costs a
+//! pass over the summaries and a seek per bucket that holds it, not a seek per bucket.
 //!
 //! * **Pages** (newest first by `(time, id)`) take buckets by their newest event, newest
 //!   first, skipping those outside the filter's dates or after the cursor, and stop once the
-//!   page is full and the next bucket holds nothing newer than its last event. Positions
+//!   page is full and the next bucket holds nothing newer than its last event. The chunks
+//!   settle the page on `(time, id, seq)` alone; only its events are then read whole. Positions
 //!   follow commit order, not event time, so a late event may sit in a newer bucket than
 //!   older-timed ones: the buckets' time spans keep the page exact all the same.
 //! * **Newer pages** (oldest first after a cursor: the page just newer than it) do the same
@@ -18,14 +21,18 @@
 //!
 //! Each read runs in one read transaction, so it sees one snapshot of the log.
 
+use std::collections::VecDeque;
+
 use chrono::{DateTime, Utc};
 
 use super::SqliteStore;
 use super::layout::{BUCKET, BUCKETS_TABLE, bucket_of};
+use super::summary::{self, Probes};
 use crate::query::{Filter, UserMatch};
 use crate::store::columns::COLUMN_LIST;
 use crate::store::sql::{self, Dialect, IndexedKey, Param, Scan, SqlRead, Where};
 use crate::store::{Count, StoreError, StoredEvent};
+use rusqlite::params_from_iter;
 
 /// The index that serves a filter, and the term that lets it when the filter names a key the
 /// index does not hold itself.
@@ -129,16 +136,8 @@ impl ChunkQuery {
 
     /// The parameters for a chunk of buckets.
     fn with_buckets(&mut self, buckets: &[i64]) -> &[Param] {
-        let list = format!(
-            "[{}]",
-            buckets
-                .iter()
-                .map(i64::to_string)
-                .collect::<Vec<_>>()
-                .join(",")
-        );
         if let Some(last) = self.params.last_mut() {
-            *last = Param::Text(list);
+            *last = Param::Text(json_list(buckets));
         }
         &self.params
     }
@@ -175,13 +174,6 @@ impl Iterator for Chunks {
     }
 }
 
-/// A bucket and the time of its event nearest to where a read starts: its newest event for
-/// reads newest first, its oldest for reads oldest first.
-struct Bucket {
-    bucket: i64,
-    edge_time: i64,
-}
-
 /// At most `limit` events `filter` selects in the order of `scan`, read through a key index;
 /// `None` when no key of the filter is indexed.
 pub(super) fn select(
@@ -194,9 +186,12 @@ pub(super) fn select(
         return Ok(None);
     };
     let mut query = ChunkQuery::new(filter, scan, &driver)?;
+    let columns = match scan {
+        Scan::Page(_) | Scan::NewerPage(_) => "time, id, seq",
+        Scan::After(_) | Scan::Latest => &COLUMN_LIST,
+    };
     let sql = format!(
-        "SELECT {} FROM {} ORDER BY {} LIMIT {limit}",
-        *COLUMN_LIST,
+        "SELECT {columns} FROM {} ORDER BY {} LIMIT {limit}",
         query.from_where,
         scan.order_by()
     );
@@ -214,6 +209,7 @@ pub(super) fn select(
                 let head = super::append::head_row(&store.conn)?;
                 let buckets: Vec<i64> =
                     (bucket_of(after.saturating_add(1))..=bucket_of(head.seq)).collect();
+                let buckets = summarised(store, filter, buckets)?;
                 by_position(store, &sql, &mut query, &buckets, limit)?
             }
             Scan::Latest => {
@@ -221,6 +217,7 @@ pub(super) fn select(
                 let buckets: Vec<i64> = (bucket_of(head.purged_through + 1)..=bucket_of(head.seq))
                     .rev()
                     .collect();
+                let buckets = summarised(store, filter, buckets)?;
                 by_position(store, &sql, &mut query, &buckets, limit)?
             }
         };
@@ -241,16 +238,20 @@ pub(super) fn count(
     let mut query = ChunkQuery::new(filter, Scan::Page(None), &driver)?;
     let cap = sql::count_cap(cap);
     in_snapshot(store, |store| {
-        let buckets = buckets(store, filter, Start::Newest(None))?;
+        let mut walk = BucketWalk::new(store, filter, Start::Newest(None))?;
         let mut counted = 0i64;
-        for chunk in Chunks::over(buckets.len()) {
-            let list: Vec<i64> = buckets[chunk].iter().map(|b| b.bucket).collect();
+        let mut size = 1;
+        while let Some(chunk) = walk.next_chunk(store, size)? {
+            size *= 2;
+            if chunk.buckets.is_empty() {
+                continue;
+            }
             let sql = format!(
                 "SELECT COUNT(*) FROM (SELECT 1 FROM {} LIMIT {})",
                 query.from_where,
                 cap + 1 - counted
             );
-            counted += store.query_count(&sql, query.with_buckets(&list))?;
+            counted += store.query_count(&sql, query.with_buckets(&chunk.buckets))?;
             if counted > cap {
                 break;
             }
@@ -259,10 +260,14 @@ pub(super) fn count(
     })
 }
 
-/// A page by time from `start`'s end: chunks of the [buckets](buckets) that may hold events
-/// of `filter` (by their newest event, newest first, or by their oldest event, oldest first),
-/// merged, until no bucket left can hold an event that comes before the page's last in that
-/// order.
+/// A page by time from `start`'s end: chunks of the buckets that may hold events of
+/// `filter` ([`BucketWalk`]: by their newest event, newest first, or by their oldest event,
+/// oldest first), merged, until no bucket left can hold an event that comes before the
+/// page's last in that order.
+///
+/// `sql` selects `(time, id, seq)` only: the order of the page is settled on those, and only
+/// the events that make it are read whole, in one query at the end (a key spread thin over
+/// the buckets would otherwise read and decode every match of every chunk).
 fn by_time(
     store: &mut SqliteStore,
     filter: &Filter,
@@ -271,26 +276,66 @@ fn by_time(
     start: Start,
     limit: usize,
 ) -> Result<Vec<StoredEvent>, StoreError> {
-    let buckets = buckets(store, filter, start)?;
+    let mut walk = BucketWalk::new(store, filter, start)?;
     let newest_first = matches!(start, Start::Newest(_));
-    let mut events: Vec<StoredEvent> = Vec::new();
-    for chunk in Chunks::over(buckets.len()) {
-        if let Some(last) = events.get(limit.saturating_sub(1)) {
-            let (edge, last) = (buckets[chunk.start].edge_time, last.time.timestamp_micros());
-            if (newest_first && edge < last) || (!newest_first && edge > last) {
+    // (time, id, seq) of the page so far, in the page's order.
+    let mut keys: Vec<(i64, Vec<u8>, i64)> = Vec::new();
+    let mut size = 1;
+    while let Some(chunk) = walk.next_chunk(store, size)? {
+        size *= 2;
+        if let Some((last, _, _)) = keys.get(limit.saturating_sub(1)) {
+            let edge = chunk.first_edge;
+            if (newest_first && edge < *last) || (!newest_first && edge > *last) {
                 break;
             }
         }
-        let list: Vec<i64> = buckets[chunk].iter().map(|b| b.bucket).collect();
-        events.extend(store.query_events(sql, query.with_buckets(&list))?);
-        if newest_first {
-            events.sort_by_key(|e| std::cmp::Reverse((e.time, e.id)));
-        } else {
-            events.sort_by_key(|e| (e.time, e.id));
+        if chunk.buckets.is_empty() {
+            continue;
         }
-        events.truncate(limit);
+        let params = query.with_buckets(&chunk.buckets);
+        let mut stmt = store.conn.prepare_cached(sql)?;
+        let rows = stmt.query_map(params_from_iter(params.iter().map(super::to_sql)), |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
+        for row in rows {
+            keys.push(row?);
+        }
+        if newest_first {
+            keys.sort_unstable_by(|a, b| (&b.0, &b.1).cmp(&(&a.0, &a.1)));
+        } else {
+            keys.sort_unstable_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        }
+        keys.truncate(limit);
+    }
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let seqs: Vec<i64> = keys.iter().map(|(_, _, seq)| *seq).collect();
+    let mut events = store.query_events(
+        &format!(
+            "SELECT {} FROM audit_logs WHERE seq IN (SELECT value FROM json_each(+?1))",
+            *COLUMN_LIST
+        ),
+        &[Param::Text(json_list(&seqs))],
+    )?;
+    if newest_first {
+        events.sort_by_key(|e| std::cmp::Reverse((e.time, e.id)));
+    } else {
+        events.sort_by_key(|e| (e.time, e.id));
     }
     Ok(events)
+}
+
+/// A JSON array of integers, for `json_each`.
+fn json_list(values: &[i64]) -> String {
+    format!(
+        "[{}]",
+        values
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    )
 }
 
 /// In position order: chunks of `buckets` (in the order of the scan) until `limit` events.
@@ -321,45 +366,202 @@ enum Start {
     Oldest(DateTime<Utc>),
 }
 
-/// The buckets that may hold events of `filter`'s dates (and within the bound of `start`),
-/// in the order of `start`: by their newest event, newest first, or by their oldest event,
-/// oldest first.
-fn buckets(store: &SqliteStore, filter: &Filter, start: Start) -> Result<Vec<Bucket>, StoreError> {
-    let micros = |t: DateTime<Utc>| t.timestamp_micros();
-    let (since, until) = match start {
-        Start::Newest(until) => (None, until),
-        Start::Oldest(since) => (Some(since), None),
-    };
-    let lower = [filter.date_from(), since]
+/// How many buckets a read walks before it narrows the rest to those whose key summaries may
+/// hold the filter's keys: a frequent key fills its page from the first few, and reading
+/// every summary would only slow it down.
+const SUMMARISE_AFTER: usize = 7;
+
+/// A chunk of buckets from a [`BucketWalk`].
+struct Chunk {
+    /// The time of the first listed bucket's event nearest to where the read starts (its
+    /// newest for reads newest first, its oldest for reads oldest first), before any bucket
+    /// was left out by the summaries.
+    first_edge: i64,
+    /// The buckets to read, in the walk's order.
+    buckets: Vec<i64>,
+}
+
+/// The buckets that may hold events of `filter`'s dates (and within the bound of the read's
+/// start), in the order of the read: by their newest event, newest first, or by their oldest,
+/// oldest first. The first [`SUMMARISE_AFTER`] are listed a chunk at a time through the
+/// time-ordered indexes of [`BUCKETS_TABLE`]; after them, when the filter has summarised keys,
+/// only the buckets whose key summaries may hold them ([`summary`](super::summary)), in the
+/// same order.
+struct BucketWalk {
+    lower: i64,
+    upper: i64,
+    newest_first: bool,
+    /// The last bucket listed, as `(edge time, bucket)`: the next chunk starts after it.
+    after: (i64, i64),
+    listed: usize,
+    exhausted: bool,
+    probes: Probes,
+    /// Once summarised: the candidate buckets still to list, in the walk's order.
+    candidates: Option<VecDeque<(i64, i64)>>,
+}
+
+impl BucketWalk {
+    fn new(store: &SqliteStore, filter: &Filter, start: Start) -> Result<Self, StoreError> {
+        let micros = |t: DateTime<Utc>| t.timestamp_micros();
+        let (since, until) = match start {
+            Start::Newest(until) => (None, until),
+            Start::Oldest(since) => (Some(since), None),
+        };
+        let lower = [filter.date_from(), since]
+            .into_iter()
+            .flatten()
+            .map(micros)
+            .max()
+            .unwrap_or(i64::MIN);
+        let upper = [
+            filter.date_to_exclusive().map(|t| micros(t) - 1),
+            filter.date_to().map(micros),
+            until.map(micros),
+        ]
         .into_iter()
         .flatten()
-        .map(micros)
-        .max()
-        .unwrap_or(i64::MIN);
-    let upper = [
-        filter.date_to_exclusive().map(|t| micros(t) - 1),
-        filter.date_to().map(micros),
-        until.map(micros),
-    ]
-    .into_iter()
-    .flatten()
-    .min()
-    .unwrap_or(i64::MAX);
-    let (edge, order) = match start {
-        Start::Newest(_) => ("max_time", "max_time DESC, bucket DESC"),
-        Start::Oldest(_) => ("min_time", "min_time ASC, bucket ASC"),
-    };
-    let mut stmt = store.conn.prepare_cached(&format!(
-        "SELECT bucket, {edge} FROM {BUCKETS_TABLE} WHERE max_time >= ?1 AND min_time <= ?2 \
-         ORDER BY {order}"
-    ))?;
-    let rows = stmt.query_map([lower, upper], |r| {
-        Ok(Bucket {
-            bucket: r.get(0)?,
-            edge_time: r.get(1)?,
+        .min()
+        .unwrap_or(i64::MAX);
+        let newest_first = matches!(start, Start::Newest(_));
+        Ok(BucketWalk {
+            lower,
+            upper,
+            newest_first,
+            after: if newest_first {
+                (i64::MAX, i64::MAX)
+            } else {
+                (i64::MIN, i64::MIN)
+            },
+            listed: 0,
+            exhausted: false,
+            probes: Probes::of(&store.conn, filter)?,
+            candidates: None,
         })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The next chunk of (at most) `size` buckets; `None` once every bucket is listed.
+    fn next_chunk(
+        &mut self,
+        store: &SqliteStore,
+        size: usize,
+    ) -> Result<Option<Chunk>, StoreError> {
+        if self.candidates.is_none()
+            && self.listed >= SUMMARISE_AFTER
+            && !self.probes.is_empty()
+            && !self.exhausted
+        {
+            self.candidates = Some(self.remaining_candidates(store)?);
+        }
+        let listed: Vec<(i64, i64)> = match &mut self.candidates {
+            Some(rest) => rest.drain(..size.min(rest.len())).collect(),
+            None if self.exhausted => Vec::new(),
+            None => self.list(store, size)?,
+        };
+        let Some(&(first_edge, _)) = listed.first() else {
+            self.exhausted = true;
+            return Ok(None);
+        };
+        self.listed += listed.len();
+        Ok(Some(Chunk {
+            first_edge,
+            buckets: listed.into_iter().map(|(_, bucket)| bucket).collect(),
+        }))
+    }
+
+    /// The next `size` buckets through the time-ordered index, as `(edge time, bucket)`.
+    fn list(&mut self, store: &SqliteStore, size: usize) -> Result<Vec<(i64, i64)>, StoreError> {
+        let (edge, order, keyset) = if self.newest_first {
+            (
+                "max_time",
+                "max_time DESC, bucket DESC",
+                "(max_time, bucket) < (+?3, +?4)",
+            )
+        } else {
+            (
+                "min_time",
+                "min_time ASC, bucket ASC",
+                "(min_time, bucket) > (+?3, +?4)",
+            )
+        };
+        let mut stmt = store.conn.prepare_cached(&format!(
+            "SELECT {edge}, bucket FROM {BUCKETS_TABLE} WHERE max_time >= +?1 \
+             AND min_time <= +?2 AND {keyset} ORDER BY {order} LIMIT +?5"
+        ))?;
+        let params = rusqlite::params![
+            self.lower,
+            self.upper,
+            self.after.0,
+            self.after.1,
+            size as i64
+        ];
+        let listed: Vec<(i64, i64)> = stmt
+            .query_map(params, |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        if let Some(&last) = listed.last() {
+            self.after = last;
+        }
+        self.exhausted = listed.len() < size;
+        Ok(listed)
+    }
+
+    /// The buckets not listed yet whose summaries may hold the filter's keys, with their
+    /// edge times, in the walk's order.
+    fn remaining_candidates(
+        &self,
+        store: &SqliteStore,
+    ) -> Result<VecDeque<(i64, i64)>, StoreError> {
+        let candidates: Vec<i64> = summary::candidates(&store.conn, &self.probes)?
+            .into_iter()
+            .collect();
+        let list = json_list(&candidates);
+        let edge = if self.newest_first {
+            "max_time"
+        } else {
+            "min_time"
+        };
+        let mut stmt = store.conn.prepare_cached(&format!(
+            "SELECT {edge}, bucket FROM {BUCKETS_TABLE} \
+             WHERE bucket IN (SELECT value FROM json_each(+?1)) \
+             AND max_time >= +?2 AND min_time <= +?3"
+        ))?;
+        let mut rest: Vec<(i64, i64)> = stmt
+            .query_map(rusqlite::params![list, self.lower, self.upper], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?
+            .collect::<Result<Vec<(i64, i64)>, _>>()?
+            .into_iter()
+            .filter(|&at| {
+                if self.newest_first {
+                    at < self.after
+                } else {
+                    at > self.after
+                }
+            })
+            .collect();
+        if self.newest_first {
+            rest.sort_unstable_by(|a, b| b.cmp(a));
+        } else {
+            rest.sort_unstable();
+        }
+        Ok(rest.into())
+    }
+}
+
+/// `buckets` (listed by position) less those whose key summaries cannot hold `filter`'s
+/// keys, when there are more than a few.
+fn summarised(
+    store: &SqliteStore,
+    filter: &Filter,
+    mut buckets: Vec<i64>,
+) -> Result<Vec<i64>, StoreError> {
+    if buckets.len() > SUMMARISE_AFTER {
+        let probes = Probes::of(&store.conn, filter)?;
+        if !probes.is_empty() {
+            let candidates = summary::candidates(&store.conn, &probes)?;
+            buckets.retain(|b| candidates.contains(b));
+        }
+    }
+    Ok(buckets)
 }
 
 /// Runs `read` in one read transaction (unless one is open already).

@@ -89,6 +89,9 @@ const MIGRATIONS: &[Migration] = &[
     // (both 32 zero bytes until set), and the checkpoints `audit checkpoint` takes; then the
     // events already stored are chained (see `chain_existing`).
     Migration::Step(chain_v4),
+    // 5: buckets listed in time order through an index, and each bucket's key summary, so a
+    // read of a rare key seeks only the buckets that may hold it (see `summary`).
+    Migration::Step(layout::migrate_to_v5),
 ];
 
 /// The SQL of migration 4.
