@@ -267,7 +267,8 @@ fn a_version_4_store_gains_key_summaries_and_rare_keys_read_the_same_events() {
     // The store as schema 4 left it: no bucket order indexes, no summaries.
     let conn = rusqlite::Connection::open(&path).unwrap();
     conn.execute_batch(
-        "DROP TABLE audit_log_bucket_keys; DROP INDEX audit_log_buckets_newest; \
+        "ALTER TABLE audit_log_buckets DROP COLUMN keys; DROP TABLE audit_log_key_groups; \
+         DROP INDEX audit_log_buckets_newest; \
          DROP INDEX audit_log_buckets_oldest; PRAGMA user_version = 4;",
     )
     .unwrap();
@@ -277,12 +278,22 @@ fn a_version_4_store_gains_key_summaries_and_rare_keys_read_the_same_events() {
     let summaries: i64 = rusqlite::Connection::open(&path)
         .unwrap()
         .query_row(
-            "SELECT COUNT(DISTINCT bucket) FROM audit_log_bucket_keys",
+            "SELECT COUNT(*) FROM audit_log_buckets WHERE length(keys) = 4096",
             [],
             |r| r.get(0),
         )
         .unwrap();
     assert_eq!(summaries, 12, "positions 1..=12000 span buckets 0 to 11");
+    let groups: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM audit_log_key_groups", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(
+        groups, 8,
+        "one group (buckets 0 to 7) is whole: a row for each part"
+    );
 
     let filters = |all: &[AuditEvent]| {
         vec![

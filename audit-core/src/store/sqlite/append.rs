@@ -53,6 +53,7 @@ pub(super) fn append_once(
 ) -> Result<(), StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let head = head_row(&tx)?;
+    let before = head.seq;
     let mut numbering = Numbering::after(head);
     let mut inserted: Vec<Entry<'_>> = Vec::with_capacity(events.len());
     {
@@ -69,7 +70,7 @@ pub(super) fn append_once(
         return Ok(());
     }
     record_bucket_spans(&tx, &inserted)?;
-    super::summary::record(&tx, &inserted)?;
+    super::summary::record(&tx, &inserted, before, numbering.head().seq)?;
     let (actions, actors) = record_vocabulary(&tx, recorded, &inserted)?;
     let head = numbering.head();
     tx.execute(

@@ -242,10 +242,7 @@ impl PurgeSteps for SqliteStore {
             &format!("DELETE FROM {} WHERE bucket < ?1", layout::BUCKETS_TABLE),
             [layout::bucket_of(through.saturating_add(1))],
         )?;
-        tx.execute(
-            &format!("DELETE FROM {} WHERE bucket < ?1", summary::SUMMARY_TABLE),
-            [layout::bucket_of(through.saturating_add(1))],
-        )?;
+        summary::purge_groups(&tx, layout::bucket_of(through.saturating_add(1)))?;
         tx.execute(
             "UPDATE audit_log_head SET purged_through = ?1, purged_hash = ?2 WHERE id = 1",
             rusqlite::params![columns::seq_param(through), anchor],

@@ -21,7 +21,7 @@
 //!
 //! Each read runs in one read transaction, so it sees one snapshot of the log.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 
 use chrono::{DateTime, Utc};
 
@@ -209,7 +209,7 @@ pub(super) fn select(
                 let head = super::append::head_row(&store.conn)?;
                 let buckets: Vec<i64> =
                     (bucket_of(after.saturating_add(1))..=bucket_of(head.seq)).collect();
-                let buckets = summarised(store, filter, buckets)?;
+                let buckets = summarised(store, filter, head.seq, buckets)?;
                 by_position(store, &sql, &mut query, &buckets, limit)?
             }
             Scan::Latest => {
@@ -217,7 +217,7 @@ pub(super) fn select(
                 let buckets: Vec<i64> = (bucket_of(head.purged_through + 1)..=bucket_of(head.seq))
                     .rev()
                     .collect();
-                let buckets = summarised(store, filter, buckets)?;
+                let buckets = summarised(store, filter, head.seq, buckets)?;
                 by_position(store, &sql, &mut query, &buckets, limit)?
             }
         };
@@ -386,7 +386,7 @@ struct Chunk {
 /// oldest first. The first [`SUMMARISE_AFTER`] are listed a chunk at a time through the
 /// time-ordered indexes of [`BUCKETS_TABLE`]; after them, when the filter has summarised keys,
 /// only the buckets whose key summaries may hold them ([`summary`](super::summary)), in the
-/// same order.
+/// same order ([`Narrowed`]).
 struct BucketWalk {
     lower: i64,
     upper: i64,
@@ -396,8 +396,18 @@ struct BucketWalk {
     listed: usize,
     exhausted: bool,
     probes: Probes,
-    /// Once summarised: the candidate buckets still to list, in the walk's order.
-    candidates: Option<VecDeque<(i64, i64)>>,
+    /// Once summarised: the candidate buckets.
+    candidates: Option<Narrowed>,
+}
+
+/// How a walk lists the buckets its summaries leave.
+enum Narrowed {
+    /// A few: their time spans were looked up one by one; the rest, in the walk's order.
+    Few(VecDeque<(i64, i64)>),
+    /// Many (more than a fourth of all buckets): listed through the time-ordered index as
+    /// before, less the others (listing a bucket costs about what a lookup does, and a key
+    /// this frequent fills its page before the walk lists most of them).
+    Many(HashSet<i64>),
 }
 
 impl BucketWalk {
@@ -453,18 +463,22 @@ impl BucketWalk {
             self.candidates = Some(self.remaining_candidates(store)?);
         }
         let listed: Vec<(i64, i64)> = match &mut self.candidates {
-            Some(rest) => rest.drain(..size.min(rest.len())).collect(),
-            None if self.exhausted => Vec::new(),
-            None => self.list(store, size)?,
+            Some(Narrowed::Few(rest)) => rest.drain(..size.min(rest.len())).collect(),
+            _ if self.exhausted => Vec::new(),
+            _ => self.list(store, size)?,
         };
         let Some(&(first_edge, _)) = listed.first() else {
             self.exhausted = true;
             return Ok(None);
         };
         self.listed += listed.len();
+        let mut buckets: Vec<i64> = listed.into_iter().map(|(_, bucket)| bucket).collect();
+        if let Some(Narrowed::Many(candidates)) = &self.candidates {
+            buckets.retain(|b| candidates.contains(b));
+        }
         Ok(Some(Chunk {
             first_edge,
-            buckets: listed.into_iter().map(|(_, bucket)| bucket).collect(),
+            buckets,
         }))
     }
 
@@ -504,15 +518,15 @@ impl BucketWalk {
         Ok(listed)
     }
 
-    /// The buckets not listed yet whose summaries may hold the filter's keys, with their
-    /// edge times, in the walk's order.
-    fn remaining_candidates(
-        &self,
-        store: &SqliteStore,
-    ) -> Result<VecDeque<(i64, i64)>, StoreError> {
-        let candidates: Vec<i64> = summary::candidates(&store.conn, &self.probes)?
-            .into_iter()
-            .collect();
+    /// The buckets whose summaries may hold the filter's keys: a few, not listed yet, with
+    /// their edge times in the walk's order, or many, to be picked out as they are listed.
+    fn remaining_candidates(&self, store: &SqliteStore) -> Result<Narrowed, StoreError> {
+        let head = super::append::head_row(&store.conn)?.seq;
+        let (candidates, summaries) = summary::candidates(&store.conn, &self.probes, head)?;
+        if candidates.len() * 4 > summaries {
+            return Ok(Narrowed::Many(candidates));
+        }
+        let candidates: Vec<i64> = candidates.into_iter().collect();
         let list = json_list(&candidates);
         let edge = if self.newest_first {
             "max_time"
@@ -543,7 +557,7 @@ impl BucketWalk {
         } else {
             rest.sort_unstable();
         }
-        Ok(rest.into())
+        Ok(Narrowed::Few(rest.into()))
     }
 }
 
@@ -552,12 +566,13 @@ impl BucketWalk {
 fn summarised(
     store: &SqliteStore,
     filter: &Filter,
+    head: u64,
     mut buckets: Vec<i64>,
 ) -> Result<Vec<i64>, StoreError> {
     if buckets.len() > SUMMARISE_AFTER {
         let probes = Probes::of(&store.conn, filter)?;
         if !probes.is_empty() {
-            let candidates = summary::candidates(&store.conn, &probes)?;
+            let (candidates, _) = summary::candidates(&store.conn, &probes, head)?;
             buckets.retain(|b| candidates.contains(b));
         }
     }
