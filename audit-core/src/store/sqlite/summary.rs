@@ -344,25 +344,21 @@ pub(super) fn record(
     Ok(())
 }
 
-/// Writes the rows of `group` in [`GROUPS_TABLE`] from its buckets' summaries (a bucket with
-/// none, purged, holds nothing).
+/// Writes the rows of `group` in [`GROUPS_TABLE`] from its buckets' summaries. A bucket
+/// with no row (purged) holds nothing; one whose summary is missing or not one this build
+/// writes may hold anything.
 fn transpose(conn: &Connection, group: i64) -> Result<(), StoreError> {
-    let mut parts = vec![vec![0u8; GROUP as usize * PART_WORDS * 8]; PARTS];
+    const ANYTHING: [u8; BYTES] = [0xff; BYTES];
+    let part_bytes = PART_WORDS * 8;
+    let mut parts = vec![vec![0u8; GROUP as usize * part_bytes]; PARTS];
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT bucket, {SUMMARY_COLUMN} FROM {BUCKETS_TABLE} WHERE bucket >= ?1 AND bucket < ?2"
     ))?;
     let mut rows = stmt.query([group * GROUP, (group + 1) * GROUP])?;
     while let Some(row) = rows.next()? {
         let i = (row.get::<_, i64>(0)? - group * GROUP) as usize;
-        let Some(summary) = row.get_ref(1)?.as_blob_or_null().ok().flatten() else {
-            continue;
-        };
-        if summary.len() != BYTES {
-            // Not a summary this build wrote: the group's buckets may hold anything.
-            parts.iter_mut().for_each(|p| p.fill(0xff));
-            break;
-        }
-        let part_bytes = PART_WORDS * 8;
+        let stored = row.get_ref(1)?.as_blob_or_null().ok().flatten();
+        let summary = stored.filter(|s| s.len() == BYTES).unwrap_or(&ANYTHING);
         for (p, part) in parts.iter_mut().enumerate() {
             part[i * part_bytes..(i + 1) * part_bytes]
                 .copy_from_slice(&summary[p * part_bytes..(p + 1) * part_bytes]);
@@ -525,6 +521,57 @@ mod tests {
             Probe::of(Key::ResourceTarget("x")).may_hold(&[]),
             "no summary"
         );
+    }
+
+    /// The buckets `candidates` gives for a username, on `conn` whose head is `head`.
+    fn candidates_of(conn: &Connection, username: &str, head: u64) -> Vec<i64> {
+        let probes = Probes(vec![vec![Probe::of(Key::Username(username))]]);
+        let mut found: Vec<i64> = candidates(conn, &probes, head)
+            .unwrap()
+            .0
+            .into_iter()
+            .collect();
+        found.sort_unstable();
+        found
+    }
+
+    #[test]
+    fn groups_and_bucket_rows_find_a_rare_key_and_a_missing_summary_may_hold_anything() {
+        use crate::store::Store;
+        let mut store = super::super::SqliteStore::in_memory().unwrap();
+        let events: Vec<AuditEvent> = (0..20_000u32)
+            .map(|i| {
+                let user = match i {
+                    5 | 19_000 => "rare",
+                    _ => "common",
+                };
+                let mut e = AuditEvent::builder("login")
+                    .actor(crate::Actor::new("id", user, "e@x"))
+                    .build();
+                e.id = uuid::Uuid::from_u128(u128::from(i) + 1);
+                e
+            })
+            .collect();
+        for chunk in events.chunks(1_000) {
+            store.append(chunk).unwrap();
+        }
+        let conn = &store.conn;
+        let head = 20_000;
+        // Bucket 0 (positions 1..=1023) is in the first group's rows; bucket 18 (18,432 to
+        // 19,455) is past the two whole groups, in its own row.
+        assert_eq!(whole_groups(head), 2);
+        let rare = candidates_of(conn, "rare", head);
+        assert!(rare.contains(&0) && rare.contains(&18), "{rare:?}");
+        assert!(rare.len() <= 4, "a rare key is in few buckets: {rare:?}");
+        // A summary that is missing when its group is transposed may hold anything.
+        conn.execute(
+            "UPDATE audit_log_buckets SET keys = NULL WHERE bucket = 3",
+            [],
+        )
+        .unwrap();
+        transpose(conn, 0).unwrap();
+        assert!(candidates_of(conn, "rare", head).contains(&3));
+        assert!(candidates_of(conn, "nobody", head).contains(&3));
     }
 
     #[test]
