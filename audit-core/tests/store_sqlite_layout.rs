@@ -294,6 +294,16 @@ fn a_version_4_store_gains_key_summaries_and_rare_keys_read_the_same_events() {
         groups, 8,
         "one group (buckets 0 to 7) is whole: a row for each part"
     );
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    for (name, time) in [
+        ("audit_logs_resource_id", false),
+        ("audit_logs_resource_target", false),
+        ("audit_logs_username", true),
+    ] {
+        let sql = index_sql(&conn, name).unwrap();
+        assert_eq!(sql.contains(", time"), time, "{sql}");
+    }
+    drop(conn);
 
     let filters = |all: &[AuditEvent]| {
         vec![

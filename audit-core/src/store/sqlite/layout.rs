@@ -60,7 +60,24 @@ pub(super) struct KeyIndex {
     pub rows: &'static str,
 }
 
+impl KeyIndex {
+    /// `CREATE INDEX …` for this index.
+    fn create_sql(&self) -> String {
+        format!(
+            "CREATE INDEX {} ON audit_logs ({BUCKET}, {}){};\n",
+            self.name, self.columns, self.rows
+        )
+    }
+}
+
 /// The built-in key indexes.
+///
+/// Those of the keys with few values (types and actions, usernames) end with `time`, so a
+/// count of a frequent key within dates reads the index alone. Those of random keys
+/// (resource ids and targets, request ids) hold the bucket, the key and the position only:
+/// their matches are few, a read settles its page on `(time, id)` from the row anyway, and a
+/// `time` column (schemas 3 and 4) made every entry larger and the pages an append dirties in
+/// them more (without it, the append ran 6 % faster in paired runs).
 pub(super) const KEY_INDEXES: &[KeyIndex] = &[
     KeyIndex {
         name: "audit_logs_resource_type_action",
@@ -74,12 +91,12 @@ pub(super) const KEY_INDEXES: &[KeyIndex] = &[
     },
     KeyIndex {
         name: "audit_logs_resource_id",
-        columns: "resource_id, time",
+        columns: "resource_id",
         rows: "",
     },
     KeyIndex {
         name: "audit_logs_resource_target",
-        columns: "resource_target, time",
+        columns: "resource_target",
         rows: "",
     },
     KeyIndex {
@@ -119,10 +136,7 @@ fn create_table(name: &str) -> String {
 fn create_indexes_and_companions() -> String {
     let mut sql = String::from("CREATE UNIQUE INDEX audit_logs_time ON audit_logs (time, id);\n");
     for index in KEY_INDEXES {
-        sql.push_str(&format!(
-            "CREATE INDEX {} ON audit_logs ({BUCKET}, {}){};\n",
-            index.name, index.columns, index.rows
-        ));
+        sql.push_str(&index.create_sql());
     }
     sql.push_str(&format!(
         "CREATE TABLE {BUCKETS_TABLE} (
@@ -188,10 +202,24 @@ const BUCKET_ORDER_INDEXES: &str =
     "CREATE INDEX audit_log_buckets_newest ON audit_log_buckets (max_time, bucket, min_time);
     CREATE INDEX audit_log_buckets_oldest ON audit_log_buckets (min_time, bucket, max_time);";
 
+/// The key indexes version 5 rebuilt without their `time` column.
+const REBUILT_IN_V5: [&str; 2] = ["audit_logs_resource_id", "audit_logs_resource_target"];
+
 /// Migration 5: the buckets' order indexes and key summaries ([`super::summary`]), built
-/// from the stored events.
+/// from the stored events, and the resource id and target indexes rebuilt without their `time`
+/// column.
 pub(super) fn migrate_to_v5(tx: &Transaction<'_>) -> Result<(), StoreError> {
     tx.execute_batch(BUCKET_ORDER_INDEXES)?;
+    let changed = KEY_INDEXES
+        .iter()
+        .filter(|i| REBUILT_IN_V5.contains(&i.name));
+    for index in changed {
+        tx.execute_batch(&format!(
+            "DROP INDEX IF EXISTS {};\n{}",
+            index.name,
+            index.create_sql()
+        ))?;
+    }
     super::summary::create_and_fill(tx)
 }
 
