@@ -240,9 +240,7 @@ pub(super) fn count(
     in_snapshot(store, |store| {
         let mut walk = BucketWalk::new(store, filter, Start::Newest(None))?;
         let mut counted = 0i64;
-        let mut size = 1;
-        while let Some(chunk) = walk.next_chunk(store, size)? {
-            size *= 2;
+        while let Some(chunk) = walk.next_chunk(store)? {
             if chunk.buckets.is_empty() {
                 continue;
             }
@@ -280,9 +278,7 @@ fn by_time(
     let newest_first = matches!(start, Start::Newest(_));
     // (time, id, seq) of the page so far, in the page's order.
     let mut keys: Vec<(i64, Vec<u8>, i64)> = Vec::new();
-    let mut size = 1;
-    while let Some(chunk) = walk.next_chunk(store, size)? {
-        size *= 2;
+    while let Some(chunk) = walk.next_chunk(store)? {
         if let Some((last, _, _)) = keys.get(limit.saturating_sub(1)) {
             let edge = chunk.first_edge;
             if (newest_first && edge < *last) || (!newest_first && edge > *last) {
@@ -393,6 +389,9 @@ struct BucketWalk {
     newest_first: bool,
     /// The last bucket listed, as `(edge time, bucket)`: the next chunk starts after it.
     after: (i64, i64),
+    /// The size of the next chunk: one bucket first, each chunk twice the one before (as
+    /// [`Chunks`]).
+    size: usize,
     listed: usize,
     exhausted: bool,
     probes: Probes,
@@ -442,6 +441,7 @@ impl BucketWalk {
             } else {
                 (i64::MIN, i64::MIN)
             },
+            size: 1,
             listed: 0,
             exhausted: false,
             probes: Probes::of(&store.conn, filter)?,
@@ -449,12 +449,11 @@ impl BucketWalk {
         })
     }
 
-    /// The next chunk of (at most) `size` buckets; `None` once every bucket is listed.
-    fn next_chunk(
-        &mut self,
-        store: &SqliteStore,
-        size: usize,
-    ) -> Result<Option<Chunk>, StoreError> {
+    /// The next chunk of buckets (each twice as large as the one before, less those the
+    /// summaries leave out); `None` once every bucket is listed.
+    fn next_chunk(&mut self, store: &SqliteStore) -> Result<Option<Chunk>, StoreError> {
+        let size = self.size;
+        self.size *= 2;
         if self.candidates.is_none()
             && self.listed >= SUMMARISE_AFTER
             && !self.probes.is_empty()

@@ -39,9 +39,9 @@ use rusqlite::{Connection, OptionalExtension};
 use super::layout::{BUCKETS_TABLE, bucket_of};
 use crate::AuditEvent;
 use crate::query::{Filter, UserMatch};
-use crate::store::StoreError;
 use crate::store::log::Entry;
 use crate::store::storable::storable_str;
+use crate::store::{StoreError, columns};
 
 /// The column of `audit_log_buckets` that holds each bucket's summary (`NULL`: none yet,
 /// which may hold anything).
@@ -78,20 +78,32 @@ pub(super) enum Key<'a> {
     RequestId(&'a [u8; 16]),
 }
 
-impl Key<'_> {
-    /// The event's keys, as stored.
-    fn of(event: &AuditEvent) -> impl Iterator<Item = Key<'_>> {
+impl<'a> Key<'a> {
+    /// The keys a summary holds of one event, from its stored values.
+    fn all(
+        username: &'a str,
+        resource_id: &'a str,
+        resource_target: &'a str,
+        request_id: Option<&'a [u8; 16]>,
+    ) -> impl Iterator<Item = Key<'a>> {
         [
-            Some(Key::Username(&event.actor.username)),
-            Some(Key::ResourceId(&event.resource_id)),
-            Some(Key::ResourceTarget(&event.resource_target)),
-            event
-                .request_id
-                .as_ref()
-                .map(|id| Key::RequestId(id.as_bytes())),
+            Some(Key::Username(username)),
+            Some(Key::ResourceId(resource_id)),
+            Some(Key::ResourceTarget(resource_target)),
+            request_id.map(Key::RequestId),
         ]
         .into_iter()
         .flatten()
+    }
+
+    /// The event's keys, as stored.
+    fn of(event: &'a AuditEvent) -> impl Iterator<Item = Key<'a>> {
+        Self::all(
+            &event.actor.username,
+            &event.resource_id,
+            &event.resource_target,
+            event.request_id.as_ref().map(|id| id.as_bytes()),
+        )
     }
 }
 
@@ -418,7 +430,7 @@ pub(super) fn create_and_fill(conn: &Connection) -> Result<(), StoreError> {
     let mut rows = stmt.query([])?;
     let mut current: Option<(i64, Summary)> = None;
     while let Some(row) = rows.next()? {
-        let bucket = bucket_of(u64::try_from(row.get::<_, i64>(0)?).unwrap_or(0));
+        let bucket = bucket_of(columns::seq_value(row.get(0)?)?);
         if current.as_ref().is_some_and(|(b, _)| *b != bucket)
             && let Some((b, summary)) = current.take()
         {
@@ -426,27 +438,27 @@ pub(super) fn create_and_fill(conn: &Connection) -> Result<(), StoreError> {
         }
         let (_, summary) = current.get_or_insert_with(|| (bucket, Summary::empty()));
         let text = |i: usize| -> rusqlite::Result<String> { row.get(i) };
-        summary.add(Key::Username(&text(1)?));
-        summary.add(Key::ResourceId(&text(2)?));
-        summary.add(Key::ResourceTarget(&text(3)?));
-        if let Ok(Some(id)) = row.get_ref(4)?.as_blob_or_null()
-            && let Ok(id) = <&[u8; 16]>::try_from(id)
-        {
-            summary.add(Key::RequestId(id));
+        let (username, resource_id, target) = (text(1)?, text(2)?, text(3)?);
+        let request_id = row
+            .get_ref(4)?
+            .as_blob_or_null()
+            .ok()
+            .flatten()
+            .and_then(|id| <&[u8; 16]>::try_from(id).ok());
+        for key in Key::all(&username, &resource_id, &target, request_id) {
+            summary.add(key);
         }
     }
     if let Some((b, summary)) = current {
         write(conn, b, summary)?;
     }
-    let head: i64 = conn.query_row("SELECT seq FROM audit_log_head WHERE id = 1", [], |r| {
-        r.get(0)
-    })?;
+    let head = super::append::head_row(conn)?.seq;
     let first: i64 = conn.query_row(
         &format!("SELECT COALESCE(MIN(bucket), 0) FROM {BUCKETS_TABLE}"),
         [],
         |r| r.get(0),
     )?;
-    for group in (first >> GROUP_BITS)..whole_groups(u64::try_from(head).unwrap_or(0)) {
+    for group in (first >> GROUP_BITS)..whole_groups(head) {
         transpose(conn, group)?;
     }
     Ok(())
