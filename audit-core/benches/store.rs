@@ -18,6 +18,9 @@
 //! * `AUDIT_BENCH_PREVIOUS`: `0` leaves out the SQLite store of schema version 2 (kept only
 //!   in `tests/store_support/previous.rs`), which is otherwise loaded beside the store and the
 //!   floor for a before/after comparison in the same run;
+//! * `AUDIT_BENCH_INLINE_CHECKPOINTS`: `0` leaves out a second SQLite store that checkpoints
+//!   in its appends, as SQLite does by default (`Options::background_wal_checkpoints` off), which
+//!   is otherwise loaded beside the store and the floor;
 //! * `AUDIT_BENCH_REPS`: timed runs of each keyset query (default 100);
 //! * `AUDIT_BENCH_SLOW_REPS`: timed runs of each exact-count / offset query (default 10);
 //! * `AUDIT_BENCH_STORES`: comma-separated subset of `sqlite,postgres,postgres_partitioned`;
@@ -47,7 +50,7 @@ use std::time::{Duration, Instant};
 
 use audit_core::query::Filter;
 use audit_core::store::postgres::{Options, Partitioning, PostgresStore};
-use audit_core::store::sqlite::SqliteStore;
+use audit_core::store::sqlite::{self, SqliteStore};
 use audit_core::store::{Cursor, PageRequest, Store};
 use chrono::{DateTime, NaiveDate, Utc};
 use dataset::{Dataset, FILTER_USER};
@@ -134,6 +137,7 @@ fn thousands(n: f64) -> String {
 struct Config {
     events: usize,
     previous: bool,
+    inline_checkpoints: bool,
     reps: usize,
     slow_reps: usize,
     stores: Vec<String>,
@@ -158,6 +162,7 @@ impl Config {
         Config {
             events,
             previous: env_usize("AUDIT_BENCH_PREVIOUS", 1) != 0,
+            inline_checkpoints: env_usize("AUDIT_BENCH_INLINE_CHECKPOINTS", 1) != 0,
             reps: env_usize("AUDIT_BENCH_REPS", 100),
             slow_reps: env_usize("AUDIT_BENCH_SLOW_REPS", 10),
             stores: std::env::var("AUDIT_BENCH_STORES")
@@ -619,6 +624,14 @@ fn bench_sqlite(config: &Config, data: &Dataset, dir: &Path) -> StoreReport {
     let path = dir.join("store.db");
     let mut floor = ingest::SqliteFloor::create(&dir.join("floor.db"));
     let mut store = SqliteStore::open(&path).expect("open");
+    // The same store with SQLite's own checkpoints, in the append that passes 1,000 pages.
+    let inline_options = sqlite::Options {
+        background_wal_checkpoints: false,
+        ..sqlite::Options::default()
+    };
+    let mut inline = config
+        .inline_checkpoints
+        .then(|| SqliteStore::open_with(dir.join("inline.db"), inline_options).expect("open"));
     let mut v2 = config
         .previous
         .then(|| previous::SqliteV2::create(&dir.join("v2.db")));
@@ -626,6 +639,12 @@ fn bench_sqlite(config: &Config, data: &Dataset, dir: &Path) -> StoreReport {
         ingest::Target::raw("raw INSERTs, 3-index table", &mut floor),
         ingest::Target::store("`append`", &mut store),
     ];
+    if let Some(inline) = inline.as_mut() {
+        targets.push(ingest::Target::store(
+            "`append`, checkpoints in the append (SQLite's)",
+            inline,
+        ));
+    }
     if let Some(v2) = v2.as_mut() {
         targets.push(ingest::Target::raw("`append` of schema 2", v2));
     }
@@ -637,7 +656,18 @@ fn bench_sqlite(config: &Config, data: &Dataset, dir: &Path) -> StoreReport {
     let load = ingest::interleave(&mut targets, data, "sqlite");
     drop(targets);
     let had_v2 = v2.is_some();
-    drop((floor, store, v2));
+    if let Some(inline) = &inline {
+        eprintln!(
+            "sqlite: `append` checkpoints: {:?}; CPU time of its checkpoint thread: {}",
+            store.wal_checkpoint_stats(),
+            checkpoint_thread_cpu().map_or("unknown".into(), |s| format!("{s:.2} s"))
+        );
+        eprintln!(
+            "sqlite: inline target's: {:?}",
+            inline.wal_checkpoint_stats()
+        );
+    }
+    drop((floor, store, inline, v2));
     // The copy of schema 2, now as large as the store: what migrating it takes.
     let migration = had_v2.then(|| {
         eprintln!("sqlite: migrating the schema 2 store of {} events", data.n);
@@ -647,12 +677,33 @@ fn bench_sqlite(config: &Config, data: &Dataset, dir: &Path) -> StoreReport {
         assert_eq!(migrated.head().unwrap().head, data.n as u64);
         took
     });
-    for f in ["floor.db", "v2.db"] {
+    for f in ["floor.db", "inline.db", "v2.db"] {
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(dir.join(format!("{f}{suffix}")));
         }
     }
     sqlite_queries(config, data, &path, Some(load), migration)
+}
+
+/// The CPU time (user and system) of this process's SQLite checkpoint threads so far, from
+/// `/proc` (Linux only).
+fn checkpoint_thread_cpu() -> Option<f64> {
+    let ticks_per_second = 100.0; // USER_HZ on Linux
+    let mut total = 0.0;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let task = task.ok()?.path();
+        let name = std::fs::read_to_string(task.join("comm")).ok()?;
+        if !name.starts_with("audit-sqlite-ch") {
+            continue;
+        }
+        let stat = std::fs::read_to_string(task.join("stat")).ok()?;
+        // Fields after the parenthesised name: state is field 3, utime 14, stime 15.
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        let utime: f64 = fields.get(11)?.parse().ok()?;
+        let stime: f64 = fields.get(12)?.parse().ok()?;
+        total += (utime + stime) / ticks_per_second;
+    }
+    Some(total)
 }
 
 /// The queries on the SQLite store at `path`, opened again as a process does after a load.
