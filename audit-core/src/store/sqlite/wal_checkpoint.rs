@@ -61,12 +61,12 @@ impl Marks {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct WalCheckpointStats {
-    /// WalCheckpoints the background thread ran.
+    /// Checkpoints the background thread ran.
     pub background: u64,
-    /// WalCheckpoints commits ran themselves, the log having reached 8,000 pages (the thread
+    /// Checkpoints commits ran themselves, the log having reached 8,000 pages (the thread
     /// behind, failing, or a reader holding an old snapshot).
     pub inline: u64,
-    /// WalCheckpoints that failed (nothing is lost: their pages stay in the log).
+    /// Checkpoints that failed (nothing is lost: their pages stay in the log).
     pub failures: u64,
     /// The last failure's error.
     pub last_failure: Option<String>,
@@ -81,6 +81,8 @@ struct Shared {
     inline: AtomicU64,
     failures: AtomicU64,
     last_failure: Mutex<Option<String>>,
+    /// Whether the last checkpoint failed (so a run of failures is reported once).
+    failing: AtomicBool,
     stop: AtomicBool,
 }
 
@@ -93,17 +95,27 @@ impl Shared {
             Ok((-1, _)) => self.fail(location, &"the connection does not see a WAL"),
             Ok(_) => {
                 ran.fetch_add(1, Ordering::Relaxed);
+                if self.failing.swap(false, Ordering::Relaxed) {
+                    #[cfg(feature = "tracing")]
+                    tracing::info!(target: "audit_core::store::sqlite", "{location}: checkpoints work again");
+                }
             }
             Err(e) if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) => {}
             Err(e) => self.fail(location, &e),
         }
     }
 
+    /// Counts a failure and keeps its error; reports the first of a run through `tracing`.
     fn fail(&self, location: &str, error: &dyn std::fmt::Display) {
         self.failures.fetch_add(1, Ordering::Relaxed);
         let message = format!("{location}: checkpoint failed (the log keeps its pages): {error}");
+        let first_of_a_run = !self.failing.swap(true, Ordering::Relaxed);
         #[cfg(feature = "tracing")]
-        tracing::warn!(target: "audit_core::store::sqlite", "{message}");
+        if first_of_a_run {
+            tracing::warn!(target: "audit_core::store::sqlite", "{message}");
+        }
+        #[cfg(not(feature = "tracing"))]
+        let _ = first_of_a_run;
         if let Ok(mut last) = self.last_failure.lock() {
             *last = Some(message);
         }
