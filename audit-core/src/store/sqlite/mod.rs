@@ -9,8 +9,10 @@
 //!
 //! [`SqliteStore::open`] is a writer's open: it creates the file, switches it to WAL and
 //! applies pending migrations in one `BEGIN IMMEDIATE` transaction, so writers opening a new
-//! file at once all succeed. [`SqliteStore::open_read_only`] is a reader's, which never
-//! writes.
+//! file at once all succeed. A writer copies its write-ahead log into the file from a
+//! background thread rather than in its appends (see `wal_checkpoint` and
+//! [`Options::background_wal_checkpoints`]). [`SqliteStore::open_read_only`] is a reader's,
+//! which never writes.
 
 mod append;
 mod layout;
