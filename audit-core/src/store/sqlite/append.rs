@@ -87,11 +87,11 @@ pub(super) fn append_once(
 
 /// The head row, read under the write lock.
 pub(super) fn head_row(conn: &Connection) -> Result<Head, StoreError> {
-    let (seq, hash, purged_through, purged_hash): (i64, Vec<u8>, i64, Vec<u8>) = conn.query_row(
-        &format!("SELECT {HEAD_COLUMNS} FROM audit_log_head WHERE id = 1"),
-        [],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-    )?;
+    let (seq, hash, purged_through, purged_hash): (i64, Vec<u8>, i64, Vec<u8>) = conn
+        .prepare_cached(&format!(
+            "SELECT {HEAD_COLUMNS} FROM audit_log_head WHERE id = 1"
+        ))?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
     columns::head(seq, &hash, purged_through, &purged_hash)
 }
 

@@ -306,18 +306,23 @@ fn by_time(
     if keys.is_empty() {
         return Ok(Vec::new());
     }
-    let seqs: Vec<i64> = keys.iter().map(|(_, _, seq)| *seq).collect();
-    let mut events = store.query_events(
-        &format!(
-            "SELECT {} FROM audit_logs WHERE seq IN (SELECT value FROM json_each(+?1))",
-            *COLUMN_LIST
-        ),
-        &[Param::Text(json_list(&seqs))],
-    )?;
-    if newest_first {
-        events.sort_by_key(|e| std::cmp::Reverse((e.time, e.id)));
-    } else {
-        events.sort_by_key(|e| (e.time, e.id));
+    // Already in the page's order: one lookup by position each (cheaper than a list the
+    // query would first build an index of).
+    let mut stmt = store.conn.prepare_cached(&format!(
+        "SELECT {} FROM audit_logs WHERE seq = +?1",
+        *COLUMN_LIST
+    ))?;
+    let mut events = Vec::with_capacity(keys.len());
+    for (_, _, seq) in &keys {
+        let mut rows = stmt.query_map([seq], super::row::read)?;
+        match rows.next() {
+            Some(event) => events.push(event??),
+            None => {
+                return Err(StoreError::Corrupt(format!(
+                    "event at #{seq} vanished inside a read transaction"
+                )));
+            }
+        }
     }
     Ok(events)
 }
@@ -586,10 +591,13 @@ fn in_snapshot<T>(
     if !store.conn.is_autocommit() {
         return read(store);
     }
-    store.conn.execute_batch("BEGIN")?;
+    store.conn.prepare_cached("BEGIN")?.execute([])?;
     let result = read(store);
     // Nothing was written: ending the transaction either way only releases the snapshot.
-    let ended = store.conn.execute_batch("COMMIT");
+    let ended = store
+        .conn
+        .prepare_cached("COMMIT")
+        .and_then(|mut commit| commit.execute([]));
     let value = result?;
     ended?;
     Ok(value)

@@ -225,7 +225,7 @@ impl Probes {
         if let Some(email) = filter.email() {
             let email = storable_str(email);
             let mut stmt = conn.prepare_cached(
-                "SELECT username FROM audit_recorded_actors WHERE email = ?1 LIMIT ?2",
+                "SELECT username FROM audit_recorded_actors WHERE email = +?1 LIMIT +?2",
             )?;
             let usernames = stmt
                 .query_map(rusqlite::params![&*email, MAX_USERNAMES as i64 + 1], |r| {
