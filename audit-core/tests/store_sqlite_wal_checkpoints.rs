@@ -1,7 +1,8 @@
 //! The SQLite writer's checkpoints (`Options::background_wal_checkpoints`): a writer's background
 //! thread copies the write-ahead log into the file while the writer appends and a reader
 //! reads, nothing is lost or counted as failed, and closing the store folds the log into the
-//! file; with the option off, SQLite checkpoints in the appends as it does by default.
+//! file; a purge that fills the log wakes the thread too; with the option off, SQLite
+//! checkpoints in the appends as it does by default.
 #![cfg(feature = "sqlite")]
 
 #[macro_use]
@@ -13,7 +14,7 @@ use std::time::{Duration, Instant};
 use audit_core::AuditEvent;
 use audit_core::query::Filter;
 use audit_core::store::sqlite::{Options, SqliteStore, WalCheckpointStats};
-use audit_core::store::{Count, Store};
+use audit_core::store::{Count, PurgeOptions, Store};
 use store_support::{base_time, events, temp_dir};
 
 /// Events of about 6 KB each, so that a few hundred fill a thousand pages of the log.
@@ -28,6 +29,19 @@ fn bulky(n: usize) -> Vec<AuditEvent> {
 
 fn file_len(path: &Path) -> u64 {
     std::fs::metadata(path).map_or(0, |m| m.len())
+}
+
+/// Waits (at most 30 seconds) for the writer's first background checkpoint.
+fn wait_for_a_background_checkpoint(store: &SqliteStore) {
+    let start = Instant::now();
+    while store.wal_checkpoint_stats().background == 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no background checkpoint: {:?}",
+            store.wal_checkpoint_stats()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 fn count_all(store: &mut SqliteStore) -> Count {
@@ -50,16 +64,8 @@ fn a_writer_checkpoints_in_the_background_while_a_reader_reads_and_nothing_is_lo
             assert_eq!(count_all(reader), Count::Exact(100 * (i as u64 + 1)));
         }
     }
-    // The thread runs on its own time: wait (boundedly) for its first checkpoint.
-    let start = Instant::now();
-    while store.wal_checkpoint_stats().background == 0 {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "no background checkpoint: {:?}",
-            store.wal_checkpoint_stats()
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    // The thread runs on its own time.
+    wait_for_a_background_checkpoint(&store);
     let stats = store.wal_checkpoint_stats();
     assert_eq!((stats.failures, stats.last_failure.clone()), (0, None));
     assert!(
@@ -129,4 +135,49 @@ fn readers_and_stores_in_memory_start_no_checkpoints() {
     let mut memory = SqliteStore::in_memory().unwrap();
     memory.append(&bulky(10)).unwrap();
     assert_eq!(memory.wal_checkpoint_stats(), WalCheckpointStats::default());
+}
+
+#[test]
+fn a_purge_that_fills_the_log_wakes_the_thread() {
+    let dir = temp_dir("wal-checkpoints-purge");
+    let path = dir.join("audit.db");
+    let wal = dir.join("audit.db-wal");
+    // Frames in the log, which only grows until a checkpoint lets it start over: a header of
+    // 32 bytes, then frames of a 24-byte header and an 8 KiB page.
+    let frames = || file_len(&wal).saturating_sub(32) / (24 + 8192);
+    let mut store = SqliteStore::open(&path).unwrap();
+    let all = bulky(1_000);
+    let mut appended = 0;
+    // Appends of one event each (a dozen frames) bring the log short of the thread's mark
+    // of 1,000 frames.
+    while frames() < 970 {
+        assert!(
+            appended < all.len(),
+            "{appended} events filled {} frames",
+            frames()
+        );
+        store.append(&all[appended..=appended]).unwrap();
+        appended += 1;
+    }
+    assert!(
+        frames() < 1_000,
+        "an append passed the mark: {} frames",
+        frames()
+    );
+    assert_eq!(store.wal_checkpoint_stats().background, 0);
+    // In batches of 10: each is a commit of a few pages, and each may wake the thread.
+    let options = PurgeOptions {
+        batch_size: 10,
+        ..PurgeOptions::older_than(all[appended - 1].time)
+    };
+    let purged = store.purge(&options, None, &mut |_| {}).unwrap();
+    assert_eq!(purged.events, appended as u64 - 1);
+    assert!(
+        frames() >= 1_000,
+        "the purge wrote too little: {} frames",
+        frames()
+    );
+    wait_for_a_background_checkpoint(&store);
+    assert_eq!(store.wal_checkpoint_stats().failures, 0);
+    assert_eq!(count_all(&mut store), Count::Exact(1));
 }

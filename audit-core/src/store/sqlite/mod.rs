@@ -296,6 +296,7 @@ impl PurgeSteps for SqliteStore {
             rusqlite::params![columns::seq_param(through), anchor],
         )?;
         tx.commit()?;
+        self.checkpoints.after_commit();
         Ok(Some(deleted as u64))
     }
 }
@@ -361,7 +362,7 @@ impl Store for SqliteStore {
         let appended = super::batch::append_isolating(events, &mut |chunk| {
             append::append_once(conn, recorded, chunk)
         });
-        self.checkpoints.after_append();
+        self.checkpoints.after_commit();
         appended.map_err(|e| e.context(format!("{}: cannot append", self.location)))
     }
 

@@ -8,7 +8,8 @@
 //! connection only notes how many pages its log holds after each commit (a WAL hook, which
 //! replaces SQLite's automatic checkpoint), and:
 //!
-//! * once the log holds [`BACKGROUND_AFTER_PAGES`], a background thread, with its own
+//! * once the log holds [`BACKGROUND_AFTER_PAGES`] after an append or a purge step, a
+//!   background thread, with its own
 //!   connection to the file, runs a passive checkpoint (one that never waits for readers or
 //!   writers), started the first time it is needed;
 //! * if the log still reaches [`INLINE_AFTER_PAGES`] (the thread is behind, failing, or a
@@ -188,8 +189,9 @@ impl WalCheckpoints {
         }
     }
 
-    /// After an append has committed: wakes the thread if the log is long enough.
-    pub(super) fn after_append(&mut self) {
+    /// After an append or a purge step has committed: wakes the thread if the log is long
+    /// enough.
+    pub(super) fn after_commit(&mut self) {
         if self.shared.log_pages.load(Ordering::Relaxed) >= self.marks.background {
             self.wake();
         }
@@ -363,7 +365,7 @@ mod tests {
         for _ in 0..4 {
             commit(&mut conn, 5);
             committed += 5;
-            checkpoints.after_append();
+            checkpoints.after_commit();
         }
         wait_until("a background checkpoint", || {
             checkpoints.stats().background >= 1
@@ -377,7 +379,7 @@ mod tests {
         for _ in 0..200 {
             commit(&mut conn, 1);
             committed += 1;
-            checkpoints.after_append();
+            checkpoints.after_commit();
             std::thread::sleep(Duration::from_millis(2));
             if checkpoints.shared.log_pages.load(Ordering::Relaxed) < SMALL.background {
                 break;
@@ -405,7 +407,7 @@ mod tests {
         std::fs::remove_file(&path).unwrap();
         for _ in 0..30 {
             commit(&mut conn, 5);
-            checkpoints.after_append();
+            checkpoints.after_commit();
             let pages = checkpoints.shared.log_pages.load(Ordering::Relaxed);
             assert!(pages < SMALL.inline + 10, "the log holds {pages} pages");
         }
@@ -428,7 +430,7 @@ mod tests {
         let mut conn = writer(&path);
         let mut checkpoints = WalCheckpoints::with_marks(&mut conn, &path, "test", SMALL).unwrap();
         commit(&mut conn, 10);
-        checkpoints.after_append();
+        checkpoints.after_commit();
         assert!(checkpoints.worker.is_some(), "the thread started");
         let shared = Arc::downgrade(&checkpoints.shared);
         drop(checkpoints);
@@ -446,7 +448,7 @@ mod tests {
         let mut conn = writer(&path);
         let mut checkpoints = WalCheckpoints::sqlites();
         commit(&mut conn, 1_200);
-        checkpoints.after_append();
+        checkpoints.after_commit();
         assert!(checkpoints.worker.is_none());
         assert_eq!(checkpoints.stats(), WalCheckpointStats::default());
         assert!(
