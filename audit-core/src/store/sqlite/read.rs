@@ -32,7 +32,7 @@ use crate::query::{Filter, UserMatch};
 use crate::store::columns::COLUMN_LIST;
 use crate::store::sql::{self, Dialect, IndexedKey, Param, Scan, SqlRead, Where};
 use crate::store::{Count, StoreError, StoredEvent};
-use rusqlite::params_from_iter;
+use rusqlite::{OptionalExtension, params_from_iter};
 
 /// The index that serves a filter, and the term that lets it when the filter names a key the
 /// index does not hold itself.
@@ -314,15 +314,15 @@ fn by_time(
     ))?;
     let mut events = Vec::with_capacity(keys.len());
     for (_, _, seq) in &keys {
-        let mut rows = stmt.query_map([seq], super::row::read)?;
-        match rows.next() {
-            Some(event) => events.push(event??),
-            None => {
-                return Err(StoreError::Corrupt(format!(
+        let event = stmt
+            .query_row([seq], super::row::read)
+            .optional()?
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!(
                     "event at #{seq} vanished inside a read transaction"
-                )));
-            }
-        }
+                ))
+            })?;
+        events.push(event?);
     }
     Ok(events)
 }

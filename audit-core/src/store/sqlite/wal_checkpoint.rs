@@ -34,11 +34,11 @@ use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 /// Pages in the log after which the background thread checkpoints (SQLite's own automatic
 /// checkpoint mark).
-pub(super) const BACKGROUND_AFTER_PAGES: i64 = 1_000;
+const BACKGROUND_AFTER_PAGES: i64 = 1_000;
 
 /// Pages in the log after which the commit that passes them checkpoints itself (64 MiB of
 /// 8 KiB pages).
-pub(super) const INLINE_AFTER_PAGES: i64 = 8 * BACKGROUND_AFTER_PAGES;
+const INLINE_AFTER_PAGES: i64 = 8 * BACKGROUND_AFTER_PAGES;
 
 /// How long the thread's connection waits for a lock while it opens.
 const OPEN_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -130,13 +130,18 @@ struct Worker {
     thread: JoinHandle<()>,
 }
 
-/// A writer's WAL checkpoints (see the module docs).
+/// A writer's WAL checkpoints (see the module docs): the background thread's side, or none
+/// when SQLite keeps its own.
 #[derive(Debug)]
-pub(super) struct WalCheckpoints {
+pub(super) struct WalCheckpoints(Option<Background>);
+
+/// What a writer that checkpoints in the background keeps.
+#[derive(Debug)]
+struct Background {
     shared: Arc<Shared>,
     marks: Marks,
-    /// The file, if the thread may checkpoint it (a file-backed writer with the option on).
-    background: Option<PathBuf>,
+    /// The file the thread checkpoints.
+    path: PathBuf,
     location: String,
     worker: Option<Worker>,
 }
@@ -148,10 +153,30 @@ impl WalCheckpoints {
         path: &Path,
         location: &str,
     ) -> Result<Self, rusqlite::Error> {
-        Self::with_marks(conn, path, location, Marks::DEFAULT)
+        Background::install(conn, path, location, Marks::DEFAULT).map(|b| Self(Some(b)))
     }
 
-    fn with_marks(
+    /// Leaves checkpoints to SQLite (a reader, a store in memory, or the option off).
+    pub(super) fn sqlites() -> Self {
+        Self(None)
+    }
+
+    /// After an append or a purge step has committed: wakes the thread if the log is long
+    /// enough.
+    pub(super) fn after_commit(&mut self) {
+        if let Some(background) = &mut self.0 {
+            background.after_commit();
+        }
+    }
+
+    /// What the checkpoints did so far.
+    pub(super) fn stats(&self) -> WalCheckpointStats {
+        self.0.as_ref().map(Background::stats).unwrap_or_default()
+    }
+}
+
+impl Background {
+    fn install(
         conn: &mut Connection,
         path: &Path,
         location: &str,
@@ -169,36 +194,22 @@ impl WalCheckpoints {
             // An error here would fail a statement whose transaction has committed.
             Ok(())
         }))?;
-        Ok(WalCheckpoints {
+        Ok(Background {
             shared,
             marks,
-            background: Some(path.to_path_buf()),
+            path: path.to_path_buf(),
             location: location.to_owned(),
             worker: None,
         })
     }
 
-    /// Leaves checkpoints to SQLite (a reader, a store in memory, or the option off).
-    pub(super) fn sqlites() -> Self {
-        WalCheckpoints {
-            shared: Arc::default(),
-            marks: Marks::DEFAULT,
-            background: None,
-            location: String::new(),
-            worker: None,
-        }
-    }
-
-    /// After an append or a purge step has committed: wakes the thread if the log is long
-    /// enough.
-    pub(super) fn after_commit(&mut self) {
+    fn after_commit(&mut self) {
         if self.shared.log_pages.load(Ordering::Relaxed) >= self.marks.background {
             self.wake();
         }
     }
 
-    /// What the checkpoints did so far.
-    pub(super) fn stats(&self) -> WalCheckpointStats {
+    fn stats(&self) -> WalCheckpointStats {
         let count = |c: &AtomicU64| c.load(Ordering::Relaxed);
         WalCheckpointStats {
             background: count(&self.shared.background),
@@ -215,9 +226,6 @@ impl WalCheckpoints {
 
     /// Asks the thread for a checkpoint, starting it the first time.
     fn wake(&mut self) {
-        let Some(path) = &self.background else {
-            return;
-        };
         if let Some(worker) = &self.worker {
             match worker.wake.try_send(()) {
                 // Full: a wake-up is pending already.
@@ -228,7 +236,7 @@ impl WalCheckpoints {
         // Not started, or gone (it ends only when stopped, so this is a panic): (re)start it.
         let (wake, woken) = sync_channel(1);
         let shared = Arc::clone(&self.shared);
-        let (path, location) = (path.clone(), self.location.clone());
+        let (path, location) = (self.path.clone(), self.location.clone());
         let spawned = std::thread::Builder::new()
             .name("audit-sqlite-checkpoint".into())
             .spawn(move || run(&path, &location, &shared, &woken));
@@ -242,7 +250,7 @@ impl WalCheckpoints {
     }
 }
 
-impl Drop for WalCheckpoints {
+impl Drop for Background {
     /// Stops the thread after the checkpoint it is running, if any.
     fn drop(&mut self) {
         if let Some(worker) = self.worker.take() {
@@ -256,21 +264,20 @@ impl Drop for WalCheckpoints {
 /// The thread: a passive checkpoint per wake-up, on its own connection (opened when first
 /// needed, and again after it failed to open) until stopped.
 fn run(path: &Path, location: &str, shared: &Shared, woken: &Receiver<()>) {
-    let mut conn: Option<Connection> = None;
+    let mut opened: Option<Connection> = None;
     while woken.recv().is_ok() && !shared.stop.load(Ordering::Relaxed) {
-        if conn.is_none() {
-            match open(path) {
-                Ok(opened) => conn = Some(opened),
+        let conn = match opened {
+            Some(ref conn) => conn,
+            None => match open(path) {
+                Ok(conn) => opened.insert(conn),
                 Err(e) => {
                     shared.fail(location, &e);
                     continue;
                 }
-            }
-        }
-        if let Some(conn) = &conn {
-            let result = conn.wal_checkpoint_v2(None::<&str>, CheckpointMode::PASSIVE);
-            shared.outcome(&shared.background, result, location);
-        }
+            },
+        };
+        let result = conn.wal_checkpoint_v2(None::<&str>, CheckpointMode::PASSIVE);
+        shared.outcome(&shared.background, result, location);
     }
 }
 
@@ -359,7 +366,7 @@ mod tests {
     fn the_thread_copies_the_log_into_the_file_and_the_log_starts_over() {
         let path = scratch("background");
         let mut conn = writer(&path);
-        let mut checkpoints = WalCheckpoints::with_marks(&mut conn, &path, "test", SMALL).unwrap();
+        let mut checkpoints = Background::install(&mut conn, &path, "test", SMALL).unwrap();
         let empty = std::fs::metadata(&path).unwrap().len();
         let mut committed = 0;
         for _ in 0..4 {
@@ -401,7 +408,7 @@ mod tests {
     fn a_thread_that_cannot_open_the_file_is_counted_and_commits_bound_the_log() {
         let path = scratch("unopenable");
         let mut conn = writer(&path);
-        let mut checkpoints = WalCheckpoints::with_marks(&mut conn, &path, "test", SMALL).unwrap();
+        let mut checkpoints = Background::install(&mut conn, &path, "test", SMALL).unwrap();
         // An operator deletes the file under a running writer: its connection keeps the
         // file open, but the thread cannot open it.
         std::fs::remove_file(&path).unwrap();
@@ -428,7 +435,7 @@ mod tests {
     fn dropping_stops_the_thread() {
         let path = scratch("drop");
         let mut conn = writer(&path);
-        let mut checkpoints = WalCheckpoints::with_marks(&mut conn, &path, "test", SMALL).unwrap();
+        let mut checkpoints = Background::install(&mut conn, &path, "test", SMALL).unwrap();
         commit(&mut conn, 10);
         checkpoints.after_commit();
         assert!(checkpoints.worker.is_some(), "the thread started");
@@ -449,7 +456,7 @@ mod tests {
         let mut checkpoints = WalCheckpoints::sqlites();
         commit(&mut conn, 1_200);
         checkpoints.after_commit();
-        assert!(checkpoints.worker.is_none());
+        assert!(checkpoints.0.is_none(), "nothing to start a thread with");
         assert_eq!(checkpoints.stats(), WalCheckpointStats::default());
         assert!(
             std::fs::metadata(&path).unwrap().len() > 1_000 * 4096,
